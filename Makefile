@@ -1,0 +1,36 @@
+# Switchyard build, test and demo entry points. `make demo` and `make test`
+# install what they need (apt-get) through `make deps`.
+GO      ?= go
+BIN     := bin/switchyard
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all deps build test lint demo bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/switchyard
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps lint build
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+demo: deps build
+	@scripts/demo.sh
+
+bench: deps build
+	$(BIN) bench
+
+fuzz:
+	@scripts/fuzz.sh
+
+clean:
+	rm -rf bin
