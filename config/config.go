@@ -66,13 +66,13 @@ type Server struct {
 
 // Routing configures read/write splitting.
 type Routing struct {
-	MaxReplicaLag  Duration `yaml:"max_replica_lag"`  // default 1s
-	LagHysteresis  Duration `yaml:"lag_hysteresis"`   // a replica re-enters below max_replica_lag - this; default 20% of max
-	ReadYourWrites string   `yaml:"read_your_writes"` // off | session (default) | global
-	RYWWait        Duration `yaml:"ryw_wait"`         // bounded MASTER_GTID_WAIT on a replica before reading the primary; default 50ms
-	Fallback       string   `yaml:"fallback"`         // primary (default) | error: where reads go when no replica qualifies
-	Groups         map[string][]string `yaml:"groups"` // named server groups for rules
-	Rules          []Rule   `yaml:"rules"`
+	MaxReplicaLag  Duration            `yaml:"max_replica_lag"`  // default 1s
+	LagHysteresis  Duration            `yaml:"lag_hysteresis"`   // a replica re-enters below max_replica_lag - this; default 20% of max
+	ReadYourWrites string              `yaml:"read_your_writes"` // off | session (default) | global
+	RYWWait        Duration            `yaml:"ryw_wait"`         // bounded MASTER_GTID_WAIT on a replica before reading the primary; default 50ms
+	Fallback       string              `yaml:"fallback"`         // primary (default) | error: where reads go when no replica qualifies
+	Groups         map[string][]string `yaml:"groups,omitempty"` // named server groups for rules
+	Rules          []Rule              `yaml:"rules,omitempty"`
 }
 
 // Rule sends statements matching a pattern to a route. First match wins.
@@ -152,11 +152,11 @@ type Limits struct {
 
 // Pool configures backend connection pools, one per (server, user).
 type Pool struct {
-	MinIdle           int      `yaml:"min_idle"`            // pre-warmed connections per server and user; default 4
-	MaxPerServer      int      `yaml:"max_per_server"`      // default 200
-	WaitTimeout       Duration `yaml:"wait_timeout"`        // wait for a free connection at most; default 5s
-	MaxIdleTime       Duration `yaml:"max_idle_time"`       // close idle connections above min_idle after; default 60s
-	MaxPreparedPerConn int     `yaml:"max_prepared_per_conn"` // LRU cap on backend prepared statements; default 256
+	MinIdle            int      `yaml:"min_idle"`              // pre-warmed connections per server and user; default 4
+	MaxPerServer       int      `yaml:"max_per_server"`        // default 200
+	WaitTimeout        Duration `yaml:"wait_timeout"`          // wait for a free connection at most; default 5s
+	MaxIdleTime        Duration `yaml:"max_idle_time"`         // close idle connections above min_idle after; default 60s
+	MaxPreparedPerConn int      `yaml:"max_prepared_per_conn"` // LRU cap on backend prepared statements; default 256
 }
 
 // Docker configures discovery of servers from Docker containers.

@@ -10,23 +10,23 @@ import (
 type Kind uint8
 
 const (
-	KindWrite         Kind = iota // anything not known to be a safe read: goes to the primary
-	KindRead                      // SELECT/SHOW/DESCRIBE/EXPLAIN/WITH..SELECT/DO without side effects
-	KindBegin                     // BEGIN, START TRANSACTION [READ WRITE] [WITH CONSISTENT SNAPSHOT]
-	KindBeginReadOnly             // START TRANSACTION READ ONLY
-	KindCommit                    // COMMIT [WORK]
-	KindRollback                  // ROLLBACK [WORK] (not TO SAVEPOINT)
-	KindSavepoint                 // SAVEPOINT, ROLLBACK TO [SAVEPOINT], RELEASE SAVEPOINT
-	KindSet                       // SET ... (session state; see ParseSet). SET TRANSACTION is KindSetTransaction
-	KindSetTransaction            // SET TRANSACTION ... (next transaction only)
-	KindUse                       // USE db
-	KindLockTables                // LOCK TABLES / LOCK TABLE
-	KindUnlockTables              // UNLOCK TABLES
-	KindXA                        // XA START/END/PREPARE/COMMIT/ROLLBACK/RECOVER
-	KindPrepare                   // SQL PREPARE stmt FROM ...
-	KindExecute                   // SQL EXECUTE stmt
-	KindDeallocate                // DEALLOCATE / DROP PREPARE
-	KindCall                      // CALL proc(...)
+	KindWrite          Kind = iota // anything not known to be a safe read: goes to the primary
+	KindRead                       // SELECT/SHOW/DESCRIBE/EXPLAIN/WITH..SELECT/DO without side effects
+	KindBegin                      // BEGIN, START TRANSACTION [READ WRITE] [WITH CONSISTENT SNAPSHOT]
+	KindBeginReadOnly              // START TRANSACTION READ ONLY
+	KindCommit                     // COMMIT [WORK]
+	KindRollback                   // ROLLBACK [WORK] (not TO SAVEPOINT)
+	KindSavepoint                  // SAVEPOINT, ROLLBACK TO [SAVEPOINT], RELEASE SAVEPOINT
+	KindSet                        // SET ... (session state; see ParseSet). SET TRANSACTION is KindSetTransaction
+	KindSetTransaction             // SET TRANSACTION ... (next transaction only)
+	KindUse                        // USE db
+	KindLockTables                 // LOCK TABLES / LOCK TABLE
+	KindUnlockTables               // UNLOCK TABLES
+	KindXA                         // XA START/END/PREPARE/COMMIT/ROLLBACK/RECOVER
+	KindPrepare                    // SQL PREPARE stmt FROM ...
+	KindExecute                    // SQL EXECUTE stmt
+	KindDeallocate                 // DEALLOCATE / DROP PREPARE
+	KindCall                       // CALL proc(...)
 )
 
 // Flags refine a Kind.
@@ -43,6 +43,15 @@ const (
 	FlagMultiStatement                     // more than one statement separated by ';'
 	FlagSideEffect                         // a read with side effects (NEXTVAL, SELECT ... INTO OUTFILE, sleep-free functions excluded)
 	FlagHint                               // a switchyard hint comment was found
+	// FlagServerSpecific: the answer depends on the server that gives it
+	// (SHOW MASTER STATUS, SHOW PROCESSLIST, SHOW GLOBAL ..., MASTER_GTID_WAIT()):
+	// routed to the primary.
+	FlagServerSpecific
+	// FlagSessionState: the statement changes connection state that this Class
+	// alone does not describe (HANDLER ... OPEN; a multi-statement containing
+	// SET, USE, PREPARE, LOCK TABLES, BEGIN ...). Pin the session, or split it
+	// with NextStatement and track each part.
+	FlagSessionState
 )
 
 // Route is where a statement must go.

@@ -1,0 +1,102 @@
+package routing
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+)
+
+var kindNames = map[string]Kind{
+	"write": KindWrite, "read": KindRead, "begin": KindBegin, "begin_ro": KindBeginReadOnly,
+	"commit": KindCommit, "rollback": KindRollback, "savepoint": KindSavepoint, "set": KindSet,
+	"set_tx": KindSetTransaction, "use": KindUse, "lock_tables": KindLockTables,
+	"unlock_tables": KindUnlockTables, "xa": KindXA, "prepare": KindPrepare, "execute": KindExecute,
+	"deallocate": KindDeallocate, "call": KindCall,
+}
+
+var flagNames = map[string]Flags{
+	"locking": FlagLockingRead, "implicit": FlagImplicitCommit, "temp": FlagTempTable,
+	"userlock": FlagUserLock, "sessdep": FlagSessionDependent, "assign": FlagUserVarAssign,
+	"varread": FlagUserVarRead, "multi": FlagMultiStatement, "side": FlagSideEffect, "hint": FlagHint,
+	"server": FlagServerSpecific, "state": FlagSessionState,
+}
+
+func (k Kind) testName() string {
+	for n, v := range kindNames {
+		if v == k {
+			return n
+		}
+	}
+	return "?"
+}
+
+func (f Flags) testNames() string {
+	var out []string
+	for n, v := range flagNames {
+		if f&v != 0 {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+type stmtCase struct {
+	line  int
+	sql   string
+	kind  Kind
+	flags Flags
+}
+
+// loadStatements reads testdata/statements.txt.
+func loadStatements(t testing.TB) []stmtCase {
+	f, err := os.Open("testdata/statements.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []stmtCase
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		spec, sql, ok := strings.Cut(line, "|")
+		if !ok {
+			t.Fatalf("statements.txt:%d: no '|'", n)
+		}
+		sql = strings.TrimPrefix(sql, " ")
+		sql = strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(sql)
+		c := stmtCase{line: n, sql: sql}
+		words := strings.Fields(spec)
+		k, ok := kindNames[words[0]]
+		if !ok {
+			t.Fatalf("statements.txt:%d: unknown kind %q", n, words[0])
+		}
+		c.kind = k
+		for _, w := range words[1:] {
+			fl, ok := flagNames[w]
+			if !ok {
+				t.Fatalf("statements.txt:%d: unknown flag %q", n, w)
+			}
+			c.flags |= fl
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestClassifyTable(t *testing.T) {
+	cases := loadStatements(t)
+	if len(cases) < 300 {
+		t.Fatalf("only %d statements", len(cases))
+	}
+	for _, c := range cases {
+		got := Classify([]byte(c.sql))
+		if got.Kind != c.kind || got.Flags != c.flags {
+			t.Errorf("statements.txt:%d %q:\n got %s [%s]\nwant %s [%s]", c.line, c.sql,
+				got.Kind.testName(), got.Flags.testNames(), c.kind.testName(), c.flags.testNames())
+		}
+	}
+}
