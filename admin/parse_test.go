@@ -96,7 +96,8 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct{ q, want string }{
 		{"", "Empty admin command"},
 		{" ; ", "Empty admin command"},
-		{"SHOW", "Incomplete admin command 'SHOW'"},
+		{"SHOW", "Unknown admin command 'SHOW'"},
+		{"SELECT 1 AS", "Incomplete admin command 'SELECT 1 AS'"},
 		{"xyz", "Unknown admin command 'xyz'"},
 		{"SHOW TABLES", "Unknown admin command 'SHOW TABLES'"},
 		{"SHOW SERVERS EXTRA", "Unexpected 'EXTRA'"},

@@ -238,7 +238,7 @@ func (a *Admin) status() *table {
 // configTable flattens the running configuration (secrets masked) into
 // key/value rows: "servers[1].address  127.0.0.1:23307".
 func configTable(cfg *config.Config) (*table, error) {
-	data, err := redact(cfg).Marshal()
+	data, err := cfg.Redacted().Marshal()
 	if err != nil {
 		return nil, err
 	}
@@ -274,30 +274,4 @@ func flatten(t *table, prefix string, n *yaml.Node) {
 	default:
 		t.add(prefix, n.Value)
 	}
-}
-
-// masked replaces every password in SHOW CONFIG.
-const masked = "*****"
-
-// redact returns a copy of cfg with every password masked.
-func redact(cfg *config.Config) *config.Config {
-	c := *cfg
-	c.Users = slices.Clone(cfg.Users)
-	for i := range c.Users {
-		c.Users[i].Password = mask(c.Users[i].Password)
-	}
-	c.Admin.Users = slices.Clone(cfg.Admin.Users)
-	for i := range c.Admin.Users {
-		c.Admin.Users[i].Password = mask(c.Admin.Users[i].Password)
-	}
-	c.Monitor.Password = mask(c.Monitor.Password)
-	c.Replication.Password = mask(c.Replication.Password)
-	return &c
-}
-
-func mask(p string) string {
-	if p == "" {
-		return ""
-	}
-	return masked
 }

@@ -56,6 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad log level", base + "log:\n  level: loud\n", `x.yaml:14: log.level: "loud" is not one of debug|info|warn|error`},
 		{"missing env", strings.Replace(base, "password: app", "password: ${SWITCHYARD_TEST_UNSET}", 1), "x.yaml:3: users[0].password: environment variable SWITCHYARD_TEST_UNSET is not set"},
 		{"syntax error", base + "routing:\n max_replica_lag: 1s\n  fallback: error\n", "x.yaml:15: mapping values are not allowed in this context"},
+		{"duplicate key", base + "servers: []\n", `x.yaml:13: mapping key "servers" already defined at line 8`},
 		{"not a mapping", "- a\n- b\n", "x.yaml:1: the configuration must be a mapping of keys to values"},
 	}
 	for _, tt := range tests {
@@ -76,7 +77,12 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseReportsAllProblems(t *testing.T) {
-	_, err := Parse([]byte(base+"routing:\n  max_lagg: 1s\nhealth:\n  interval: fast\n"), "x.yaml")
+	_, err := Parse([]byte(strings.Replace(base, "127.0.0.1:3307", "nowhere", 1)+"log:\n  level: loud\n"), "x.yaml")
+	if err == nil || !strings.HasPrefix(err.Error(), "x.yaml:12: servers[1].address") || !strings.Contains(err.Error(), "\nx.yaml:14: log.level") {
+		t.Fatalf("validation errors not in file order:\n%v", err)
+	}
+
+	_, err = Parse([]byte(base+"routing:\n  max_lagg: 1s\nhealth:\n  interval: fast\n"), "x.yaml")
 	want := "x.yaml:14: routing.max_lagg: unknown key\nx.yaml:16: health.interval: \"fast\" is not a duration (e.g. 250ms)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want\n%s", err, want)
@@ -294,4 +300,20 @@ func TestReferenceHasEveryKey(t *testing.T) {
 		}
 	}
 	walk(configType, "")
+}
+
+func TestEmptyFileAndValidate(t *testing.T) {
+	_, err := Parse([]byte("# nothing yet\n"), "empty.yaml")
+	want := "empty.yaml: admin.users: at least one admin user is required while listen.admin is set\n" +
+		"empty.yaml: users: at least one application user is required\n" +
+		"empty.yaml: monitor.user: is required (the health checks log in as this user)\n" +
+		"empty.yaml: replication.user: is required while failover is enabled (replicas are repointed with it)\n" +
+		"empty.yaml: servers: at least one server is required (or docker.enabled: true)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+	c := Default()
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "config: admin.users: ") {
+		t.Fatalf("Validate of an empty in-code config: %v", err)
+	}
 }

@@ -22,6 +22,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
+	if e.File == "" {
+		b.WriteString("config") // built in code, not loaded from a file
+	}
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		b.WriteString(":" + strconv.Itoa(e.Line))
@@ -70,9 +73,9 @@ func Parse(data []byte, path string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	// checkTypes has applied strictness (unknown keys, types) with better
-	// messages than yaml.v3's KnownFields, so decoding cannot fail on them.
+	// messages than yaml.v3's KnownFields; decoding still catches duplicate keys.
 	if err := root.Decode(c); err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
+		return nil, syntaxError(path, err)
 	}
 	if c.Routing.LagHysteresis == 0 && lookup(root, "routing.lag_hysteresis") == nil {
 		c.Routing.LagHysteresis = c.Routing.MaxReplicaLag / 5
@@ -83,10 +86,18 @@ func Parse(data []byte, path string) (*Config, error) {
 	return c, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// syntaxError turns "yaml: line 3: did not find expected key" into "x.yaml:3: did not find expected key".
+// syntaxError turns "yaml: line 3: did not find expected key" into
+// "x.yaml:3: did not find expected key", one error per problem.
 func syntaxError(path string, err error) error {
+	if te, ok := err.(*yaml.TypeError); ok { // e.g. duplicate keys
+		errs := make([]error, len(te.Errors))
+		for i, e := range te.Errors {
+			errs[i] = syntaxError(path, errors.New(e))
+		}
+		return errors.Join(errs...)
+	}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &Error{File: path, Line: line, Msg: m[2]}

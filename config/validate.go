@@ -33,6 +33,14 @@ func (c *Config) validate(path string, root *yaml.Node) []error {
 	c.validateDocker(v)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	// In file order; problems with absent keys (no line) last.
+	slices.SortStableFunc(v.errs, func(a, b error) int {
+		la, lb := a.(*Error).Line, b.(*Error).Line
+		if la == 0 || lb == 0 {
+			return lb - la // 0 sorts after any line
+		}
+		return la - lb
+	})
 	return v.errs
 }
 

@@ -334,3 +334,34 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// Registry is what Follow keeps in step with Docker; *health.Monitor is one.
+type Registry interface {
+	AddServer(s config.Server)
+	RemoveServer(name string)
+}
+
+// Follow adds the current servers to r and then, until ctx is done, adds
+// servers that appear and removes those that disappear (health.Monitor
+// refuses to remove the current primary, so failover still sees it fail).
+// A server whose address changed is removed and added again. Static servers
+// from the configuration may share the registry; a discovered server with a
+// static server's name updates that server.
+func (d *Discovery) Follow(ctx context.Context, r Registry) error {
+	servers, err := d.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		r.AddServer(s)
+	}
+	d.Watch(ctx, func(added, removed []config.Server) {
+		for _, s := range removed {
+			r.RemoveServer(s.Name)
+		}
+		for _, s := range added {
+			r.AddServer(s)
+		}
+	})
+	return nil
+}

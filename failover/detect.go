@@ -128,26 +128,33 @@ func (m *Manager) adoptPrimary(name string) {
 	m.log.Info("primary discovered", "primary", name, "replicas", replicas, "epoch", snap.Epoch)
 }
 
-// adopt gives the replica role to servers that were unknown (unreachable at
-// discovery) and now replicate.
+// adopt settles servers whose role is unknown (unreachable at discovery):
+// one that replicates becomes a replica; one that is writable without
+// replicating while another server is the primary is a stray old primary
+// (e.g. after a proxy restart) and is fenced, so rejoin decides its fate.
 func (m *Manager) adopt(snap *topology.Snapshot) {
-	var names []string
+	roles := map[string]topology.Role{}
 	for _, s := range snap.Servers {
-		if s.Role == topology.RoleUnknown && s.Reachable && s.IsReplica && s.IOThread && s.SQLThread {
-			names = append(names, s.Name)
+		switch {
+		case s.Role != topology.RoleUnknown || !s.Reachable:
+		case s.IsReplica && s.IOThread && s.SQLThread:
+			roles[s.Name] = topology.RoleReplica
+		case !s.IsReplica && !s.ReadOnly:
+			roles[s.Name] = topology.RoleFenced
+			m.log.Warn("writable server besides the primary: fencing it", "server", s.Name, "primary", snap.Primary)
 		}
 	}
-	if len(names) == 0 {
+	if len(roles) == 0 {
 		return
 	}
 	m.view.Update(func(s *topology.Snapshot) {
-		for _, n := range names {
+		for n, r := range roles {
 			if srv := s.Server(n); srv != nil && srv.Role == topology.RoleUnknown {
-				srv.Role = topology.RoleReplica
+				srv.Role = r
 			}
 		}
 	})
-	m.log.Info("servers joined as replicas", "servers", names)
+	m.log.Info("roles settled", "roles", fmt.Sprint(roles))
 }
 
 // recovered ends a suspicion episode when the primary answers again.

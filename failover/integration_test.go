@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +35,18 @@ type cluster struct {
 func start(t *testing.T, sb *sandbox.Sandbox, cfg *config.Config) *cluster {
 	t.Helper()
 	grantReload(t, sb)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, n := range sb.Nodes { // the servers' side of a failure
+			b, _ := os.ReadFile(n.LogPath())
+			if len(b) > 3000 {
+				b = b[len(b)-3000:]
+			}
+			t.Logf("%s error log tail:\n%s", n.Name, b)
+		}
+	})
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var servers []topology.Server
 	for _, s := range cfg.Servers {
@@ -187,6 +201,16 @@ func TestKillPrimary(t *testing.T) {
 	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
 	cfg := sb.Config()
 	cfg.Failover.AntiFlap = config.Duration(time.Second)
+	// With asynchronous replication a kill -9 can leave the old primary
+	// with a transaction no replica received (a heartbeat, written every
+	// 100 ms): it is then rightly quarantined, not re-attached. Only this
+	// test's own writes, each waited for on the replicas, run here, so the
+	// rejoin is deterministic; TestDivergedOldPrimaryQuarantined covers the
+	// other outcome.
+	cfg.Health.Heartbeat = false
+	hookOut := filepath.Join(t.TempDir(), "hook")
+	cfg.Failover.Hooks.PostFailover = "env | grep ^SWITCHYARD_ | sort > " + hookOut
+	cfg.Failover.Fencing.Command = "echo fenced $SWITCHYARD_OLD_PRIMARY >> " + hookOut + ".fence"
 	c := start(t, sb, cfg)
 	write(t, sb, "db1", 1, "db2", "db3")
 
@@ -213,6 +237,13 @@ func TestKillPrimary(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 	t.Logf("hold from suspicion to writes resumed: %s", ev.Duration(PhaseSuspected, PhaseWritesResumed))
+	waitFile(t, hookOut, "SWITCHYARD_EVENT=failover\n"+
+		"SWITCHYARD_NEW_PRIMARY="+first+"\nSWITCHYARD_NEW_PRIMARY_ADDR="+sb.Node(first).Addr+"\n"+
+		"SWITCHYARD_OLD_PRIMARY=db1\nSWITCHYARD_OLD_PRIMARY_ADDR="+sb.Node("db1").Addr+"\n")
+	waitFile(t, hookOut+".fence", "fenced db1\n")
+	if ev := lastEvent(t, c.m, KindFailover); !strings.Contains(ev.Fence, "fence command ran") {
+		t.Errorf("event fence %q", ev.Fence)
+	}
 
 	var ro int
 	if err := sb.DB(t, first).QueryRow("SELECT @@read_only").Scan(&ro); err != nil || ro != 0 {
@@ -399,6 +430,35 @@ func TestPartitionedFromPrimary(t *testing.T) {
 	if snap.Primary != "db1" || c.m.State() != StateHealthy {
 		t.Errorf("after the partition: primary %s state %q", snap.Primary, c.m.State())
 	}
+
+	// FAILOVER TO a replica while the old primary is alive: it is fenced
+	// (read-only, its clients killed) before the promotion.
+	client, err := sb.DB(t, "db1").Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.ExecContext(context.Background(), "SET @x = 1"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.m.Failover(context.Background(), "db3")
+	if err != nil {
+		t.Fatalf("FAILOVER TO db3: %v", err)
+	}
+	if !strings.Contains(ev.Fence, "read_only set") || !strings.Contains(ev.Fence, "killed") {
+		t.Errorf("fence %q", ev.Fence)
+	}
+	var ro int
+	if err := client.QueryRowContext(context.Background(), "SELECT @x").Scan(new(sql.NullInt64)); err == nil {
+		t.Error("client connection to the fenced primary survived")
+	}
+	if err := sb.DB(t, "db1").QueryRow("SELECT @@read_only").Scan(&ro); err != nil || ro != 1 {
+		t.Errorf("fenced db1 read_only=%d (%v)", ro, err)
+	}
+	if r := c.view.Load().Server("db1").Role; r != topology.RoleFenced {
+		t.Errorf("db1 role %s", r)
+	}
+	write(t, sb, "db3", 1, "db2")
 }
 
 // TestDivergedOldPrimaryQuarantined: an old primary with a transaction the
@@ -460,5 +520,121 @@ func grantReload(t *testing.T, sb *sandbox.Sandbox) {
 		if err != nil {
 			t.Fatalf("grant RELOAD on %s: %v: %s", n.Name, err, out)
 		}
+	}
+}
+
+// TestSwitchoverUnderLoad: writers insert directly on whatever the view
+// says is the primary, retrying only while the gate is not open or after
+// the primary changed; every acknowledged row survives, on the new primary
+// and on the old one, now its replica.
+func TestSwitchoverUnderLoad(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
+	c := start(t, sb, sb.Config())
+	write(t, sb, "db1", 0, "db2", "db3")
+
+	dbs := map[string]*sql.DB{}
+	for _, n := range sb.Nodes {
+		dbs[n.Name] = sb.DB(t, n.Name)
+	}
+	const writers = 4
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var acked []int
+	var clientErrors []string
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := w*1_000_000 + i
+				for {
+					snap := c.view.Load()
+					if snap.Gate != topology.WritesOpen {
+						time.Sleep(time.Millisecond) // held: what the proxy does
+						continue
+					}
+					_, err := dbs[snap.Primary].Exec("INSERT INTO test.t VALUES (?, ?)", id, snap.Primary)
+					if err == nil || strings.Contains(err.Error(), "1062") { // 1062: a retry of a write that landed
+						mu.Lock()
+						acked = append(acked, id)
+						mu.Unlock()
+						break
+					}
+					if now := c.view.Load(); now.Gate == topology.WritesOpen && now.Epoch == snap.Epoch {
+						mu.Lock()
+						clientErrors = append(clientErrors, err.Error())
+						mu.Unlock()
+						break
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	ev, err := c.m.Switchover(context.Background(), "")
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("switchover: %v (%+v)", err, ev)
+	}
+	checkPhases(t, ev, PhaseCandidateChosen, PhaseWritesHeld, PhaseFenced, PhaseCaughtUp, PhasePromoted, PhaseReplicasRepointed, PhaseWritesResumed)
+	t.Logf("write pause %s, %d rows acknowledged, fence: %s", ev.Duration(PhaseWritesHeld, PhaseWritesResumed), len(acked), ev.Fence)
+	if len(clientErrors) > 0 {
+		t.Errorf("%d client errors, first: %s", len(clientErrors), clientErrors[0])
+	}
+	newP := ev.NewPrimary
+	snap := c.view.Load()
+	if snap.Primary != newP || snap.Epoch != 2 || snap.Server("db1").Role != topology.RoleReplica {
+		t.Errorf("primary %s epoch %d db1 role %s", snap.Primary, snap.Epoch, snap.Server("db1").Role)
+	}
+	// The old primary follows the new one.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		src, running := replStatus(t, dbs["db1"])
+		if src == sb.Node(newP).Addr && running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("db1 replicates from %q running=%v, want %s; events %+v", src, running, sb.Node(newP).Addr, c.m.Events())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	write(t, sb, newP, -1, "db1", map[string]string{"db2": "db3", "db3": "db2"}[newP])
+	for _, n := range []string{newP, "db1"} {
+		var have int
+		if err := dbs[n].QueryRow("SELECT COUNT(*) FROM test.t WHERE id > 0").Scan(&have); err != nil {
+			t.Fatal(err)
+		}
+		if have != len(acked) {
+			t.Errorf("%s has %d rows, %d acknowledged", n, have, len(acked))
+		}
+	}
+}
+
+// waitFile waits until path exists and its lines include every line of want.
+func waitFile(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		ok := len(b) > 0
+		for _, l := range strings.Split(strings.TrimSpace(want), "\n") {
+			ok = ok && strings.Contains("\n"+string(b), "\n"+l+"\n")
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want lines %q", path, b, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

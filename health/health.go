@@ -79,7 +79,7 @@ func New(cfg *config.Config, view *topology.View, log *slog.Logger) *Monitor {
 func (m *Monitor) settings() *settings { return m.set.Load() }
 
 // Run checks every server at health.interval and writes the heartbeat until
-// ctx is done, then returns once every goroutine has stopped.
+// ctx is done, then returns once every goroutine has stopped. Call it once.
 func (m *Monitor) Run(ctx context.Context) {
 	m.mu.Lock()
 	m.runCtx = ctx

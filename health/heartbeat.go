@@ -77,7 +77,11 @@ func (w *heartbeatWriter) beat(ctx context.Context, set *settings) error {
 	key := set.connKey(primary.Addr)
 	if w.db == nil || w.target != primary.Name || w.key != key {
 		w.close()
-		w.db, w.target, w.key = openDB(key, w.m.log, 1), primary.Name, key
+		db, err := openDB(key, w.m.log)
+		if err != nil {
+			return err
+		}
+		w.db, w.target, w.key = db, primary.Name, key
 	}
 	ctx, cancel := context.WithTimeout(ctx, set.timeout)
 	defer cancel()

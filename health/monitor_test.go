@@ -151,6 +151,11 @@ func TestMonitorPublishesObservations(t *testing.T) {
 			t.Errorf("%s: failed=%d err=%q on a healthy server", n.Name, s.FailedChecks, s.LastError)
 		}
 	}
+	// A foreign, malformed heartbeat row is ignored.
+	exec1(t, c.sb.DB(t, "db1"), "INSERT INTO switchyard.heartbeat (ts, server_id) VALUES ('garbage', 999)")
+	for _, n := range c.sb.Nodes[1:] {
+		c.waitFor(t, n.Name, settle, "healthy despite a malformed heartbeat row", healthy)
+	}
 	if p := c.view.Load().Server("db1"); p.LagMs != 0 || !p.LagEligible {
 		t.Errorf("primary lag %d eligible %v, want 0 true", p.LagMs, p.LagEligible)
 	}

@@ -77,24 +77,23 @@ type connKey struct {
 	timeout  time.Duration
 }
 
-// openDB opens a small pool to one server. The driver's own timeouts equal
+// openDB opens a one-connection pool to a server. The driver's timeouts equal
 // the check timeout, so a black-holed server cannot hold a check longer.
-func openDB(k connKey, log *slog.Logger, maxConns int) *sql.DB {
+func openDB(k connKey, log *slog.Logger) (*sql.DB, error) {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = k.user, k.password, "tcp", k.addr
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = k.timeout, k.timeout, k.timeout
 	c.InterpolateParams = true
 	c.MultiStatements = true // one round trip per check
 	c.Logger = driverLog{log}
-	// NewConnector only fails on an invalid config, and this one is built here.
 	connector, err := mysql.NewConnector(c)
 	if err != nil {
-		panic(fmt.Sprintf("health: mysql connector: %v", err))
+		return nil, fmt.Errorf("connection settings for %s: %w", k.addr, err)
 	}
 	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	return db
+	db.SetMaxOpenConns(1) // one check at a time per server
+	db.SetMaxIdleConns(1)
+	return db, nil
 }
 
 // driverLog routes go-sql-driver's messages (reconnects, bad connections) to
@@ -128,7 +127,11 @@ func (c *conn) ensure(ctx context.Context, k connKey, log *slog.Logger) error {
 		c.close()
 	}
 	if c.db == nil {
-		c.db, c.key = openDB(k, log, 1), k
+		db, err := openDB(k, log)
+		if err != nil {
+			return err
+		}
+		c.db, c.key = db, k
 	}
 	if c.c != nil {
 		return nil

@@ -106,9 +106,10 @@ func (b *backend) alive() bool {
 	if err := b.raw.Read(b.peek); err != nil {
 		return false
 	}
-	// n == 0 without error is EOF; n > 0 is unsolicited data (e.g. the error
-	// a server sends before closing an idle connection).
-	return b.peekN == 0 && b.peekE == syscall.EAGAIN
+	// EAGAIN: nothing to read, the connection is open. Otherwise n == 0 is
+	// EOF and n > 0 unsolicited data (e.g. the error a server sends before
+	// closing an idle connection).
+	return b.peekE == syscall.EAGAIN
 }
 
 var peekBuf [1]byte
@@ -158,9 +159,12 @@ func (b *backend) exec(sql string) error {
 
 // drain reads one complete response, discarding it; an ERR packet becomes a
 // *backendError, I/O and protocol failures mark the connection broken.
-func (b *backend) drain() error {
+func (b *backend) drain() error { return b.drainPhase(phFirst) }
+
+// drainPhase is drain for a response starting in phase ph.
+func (b *backend) drainPhase(ph phase) error {
 	var r responseReader
-	r.init(b)
+	r.initPhase(b, ph)
 	for {
 		pkt, kind, err := r.next()
 		if err != nil {

@@ -61,7 +61,11 @@ func newEnvOn(t testing.TB, sb *sandbox.Sandbox, mut func(*config.Config)) *env 
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if os.Getenv("PROXY_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := New(Options{Config: cfg, View: view, Router: router, Logger: log})
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)

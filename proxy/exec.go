@@ -207,6 +207,9 @@ func (s *session) acquire(r *request) (*backend, routing.Route, bool, error) {
 		}
 		return s.pin, routing.RouteAuto, false, nil
 	}
+	if b, ok, err := s.sameBackend(r, snap); ok || err != nil {
+		return b, routing.RouteAuto, false, err
+	}
 	for {
 		server, route, primary, wait, err := s.decide(r, snap)
 		if err != nil {
@@ -233,6 +236,38 @@ func (s *session) acquire(r *request) (*backend, routing.Route, bool, error) {
 		}
 		return b, route, primary, nil
 	}
+}
+
+// sameBackend runs statements that read per-connection results of the
+// previous statement (LAST_INSERT_ID(), FOUND_ROWS(), warnings) on the
+// previous statement's backend connection when it is still free. A write
+// goes there only when that is the primary.
+func (s *session) sameBackend(r *request, snap *topology.Snapshot) (*backend, bool, error) {
+	last := s.last
+	if last == nil || r.cls.Flags&routing.FlagSessionDependent == 0 {
+		return nil, false, nil
+	}
+	p := last.pool // immutable: safe to read while another session uses last
+	if r.cls.Kind != routing.KindRead && p.key.server != snap.Primary {
+		return nil, false, nil
+	}
+	if !p.idleHas(last) {
+		if s.lastInsertID == 0 {
+			return nil, false, nil
+		}
+		// Another session took the connection: carry LAST_INSERT_ID() over.
+		b, err := p.borrow(context.Background(), nil)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := b.exec(fmt.Sprintf("DO LAST_INSERT_ID(%d)", s.lastInsertID)); err != nil {
+			b.pool.release(b, !b.broken)
+			return nil, false, err
+		}
+		return b, true, nil
+	}
+	b, err := p.borrow(context.Background(), last)
+	return b, err == nil, err
 }
 
 // decide asks the router where r goes and applies the write gate.
@@ -402,7 +437,11 @@ func (s *session) sync(b *backend) error {
 	var first error
 	for _, cmd := range rp.cmds {
 		b.c.SetSeq(1)
-		err := b.drain()
+		ph := phFirst
+		if cmd[0] != wire.ComQuery {
+			ph = phSimple
+		}
+		err := b.drainPhase(ph)
 		if err != nil && isNetErr(err) {
 			return &sendError{err} // nothing of the client's statement was sent yet
 		}
@@ -480,6 +519,11 @@ func (s *session) relay(b *backend, r *request) (res outcome, err error) {
 // it. It returns the packet to forward.
 func (s *session) onOK(pkt []byte, strip bool) []byte {
 	p := pkt[4:]
+	if id, n, ok := lenEncInt(p[1:]); ok { // skip affected rows
+		if id, _, ok = lenEncInt(p[1+n:]); ok && id != 0 {
+			s.lastInsertID = id
+		}
+	}
 	st, ok := okStatus(p)
 	if !ok || st&wire.StatusSessionStateChanged == 0 && !strip {
 		return pkt

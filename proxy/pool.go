@@ -404,6 +404,18 @@ func (p *pool) await(ctx context.Context, ch chan *backend, wait time.Duration, 
 	return nil, err
 }
 
+// idleHas reports whether b is idle in p.
+func (p *pool) idleHas(b *backend) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if p.idle[i] == b {
+			return true
+		}
+	}
+	return false
+}
+
 // dialSlot opens a connection in a slot already counted in open.
 func (p *pool) dialSlot(ctx context.Context) (*backend, error) {
 	p.mu.Lock()

@@ -381,7 +381,7 @@ func TestProxy(t *testing.T) {
 		e := newEnvOn(t, sb, nil)
 		r := rawConn(t, e.addr, 0)
 		// Prepare, execute with a read-only cursor, fetch 2 rows at a time.
-		if err := r.send(append([]byte{wire.ComStmtPrepare}, "SELECT seq FROM seq_1_to_5"...)); err != nil {
+		if err := r.send(append([]byte{wire.ComStmtPrepare}, "SELECT seq FROM pt.seq_1_to_5"...)); err != nil {
 			t.Fatal(err)
 		}
 		var rr responseReader
@@ -550,13 +550,13 @@ func TestProxy(t *testing.T) {
 		e := newEnvOn(t, sb, nil)
 		r := rawConn(t, e.addr, wire.DefaultClientCaps)
 		// Warm up, then measure allocation across a million-row result.
-		if _, err := r.queryRow("SELECT seq FROM seq_1_to_1000"); err != nil {
+		if _, err := r.queryRow("SELECT seq FROM pt.seq_1_to_1000"); err != nil {
 			t.Fatal(err)
 		}
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		if err := r.send(append([]byte{wire.ComQuery}, "SELECT seq, 'some padding text' FROM seq_1_to_1000000"...)); err != nil {
+		if err := r.send(append([]byte{wire.ComQuery}, "SELECT seq, 'some padding text' FROM pt.seq_1_to_1000000"...)); err != nil {
 			t.Fatal(err)
 		}
 		var rr responseReader

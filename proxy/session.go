@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,13 +51,14 @@ type session struct {
 	st     *state
 	status uint16 // last server status, for locally generated replies
 
-	pin        *backend // held backend connection while pinned
-	pinServer  string
-	pinEpoch   uint64
-	pinPrimary bool // the pinned server was the primary when pinned
-	reasons    uint32
-	last       *backend // backend of the previous statement, preferred next time
-	in         routing.SessionInput
+	pin          *backend // held backend connection while pinned
+	pinServer    string
+	pinEpoch     uint64
+	pinPrimary   bool // the pinned server was the primary when pinned
+	reasons      uint32
+	last         *backend // backend of the previous statement, preferred next time
+	lastInsertID uint64   // from the last OK packet that carried one
+	in           routing.SessionInput
 
 	stmts    map[uint32]*stmt
 	nextStmt uint32
@@ -75,6 +77,8 @@ type session struct {
 	mu      sync.Mutex
 	busy    bool
 	closing bool
+	infoDB  string // copies for info, updated between commands
+	infoPin string
 }
 
 type poolRef struct {
@@ -116,6 +120,7 @@ func (s *session) run() {
 			return
 		}
 		s.busy = false
+		s.infoDB, s.infoPin = s.st.db, s.pinServer
 		if idle > 0 {
 			_ = s.nc.SetReadDeadline(time.Now().Add(idle))
 		}
@@ -446,19 +451,35 @@ func (s *session) killCmd(id uint64, query bool) error {
 	return s.writeOK()
 }
 
-// interrupt aborts the statement running for the session (its backend
-// connection is closed; the client gets an error and stays connected).
+// interrupt aborts the statement running for the session with KILL QUERY
+// on its server, from another connection: the client gets the server's
+// "interrupted" error and both connections stay usable.
 func (s *session) interrupt() {
-	if b := s.cur.Load(); b != nil {
-		_ = b.c.NetConn().Close()
+	b := s.cur.Load()
+	if b == nil {
+		return
+	}
+	p := b.pool // immutable fields only: b belongs to the target's goroutine
+	k, err := p.borrow(context.Background(), nil)
+	if err != nil {
+		s.srv.log.Warn("KILL QUERY: no connection to the server", "conn", s.id, "server", p.key.server, "err", err)
+		return
+	}
+	err = k.exec(fmt.Sprintf("KILL QUERY %d", b.threadID))
+	p.release(k, !k.broken)
+	if err != nil {
+		s.srv.log.Warn("KILL QUERY failed", "conn", s.id, "server", p.key.server, "err", err)
 	}
 }
 
-// kill closes the client connection and interrupts its statement.
+// kill closes the client connection and, if a statement is running, its
+// backend connection (the server then aborts the statement).
 func (s *session) kill() {
 	s.killed.Store(true)
 	_ = s.nc.Close()
-	s.interrupt()
+	if b := s.cur.Load(); b != nil {
+		_ = b.c.NetConn().Close()
+	}
 }
 
 // shutdown closes the session now if idle, or after its running statement.
@@ -484,8 +505,12 @@ func (s *session) info() ClientInfo {
 		ID: s.id, User: s.user, Addr: s.addr, ConnectedAt: s.connectedAt,
 		Queries: s.queries.Load(), TLS: s.tls, State: "idle",
 	}
-	if s.busy {
+	ci.DB, ci.Pinned = s.infoDB, s.infoPin
+	switch {
+	case s.busy:
 		ci.State = "query"
+	case s.infoPin != "":
+		ci.State = "pinned"
 	}
 	return ci
 }

@@ -137,8 +137,7 @@ func rebuildSet(items []SetItem) (string, bool) {
 	var parts []string
 	for _, it := range items {
 		for _, c := range []byte(it.Name) {
-			if !isIdentByte(c) && c != '.' && it.Scope != SetNames && it.Scope != SetCharacterSet &&
-				it.Scope != SetTransaction && it.Scope != SetSessionTransaction {
+			if !isIdentByte(c) && c != '.' && (it.Scope == SetSession || it.Scope == SetGlobal) {
 				return "", false
 			}
 		}

@@ -114,7 +114,7 @@ func NewRouter(cfg *config.Config) (*Router, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s: route %q: no such group in routing.groups", where, rr.Route)
 			}
-			cr.route, cr.group = RouteGroup, members
+			cr.route, cr.group = RouteGroup, append([]string(nil), members...)
 		default:
 			return nil, fmt.Errorf("%s: route %q: want primary, replica or group:<name>", where, rr.Route)
 		}

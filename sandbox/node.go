@@ -235,7 +235,11 @@ func (s *Sandbox) waitReady(ctx context.Context, n *Node) error {
 			return nil
 		}
 		if !s.alive(n) {
-			return fmt.Errorf("%s exited during start-up:\n%s", n.Name, n.logTail())
+			tail := n.logTail()
+			if strings.Contains(tail, "Address already in use") {
+				return fmt.Errorf("%s: %s: %w", n.Name, n.Addr, ErrPortInUse)
+			}
+			return fmt.Errorf("%s exited during start-up:\n%s", n.Name, tail)
 		}
 		select {
 		case <-ctx.Done():

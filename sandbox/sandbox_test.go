@@ -308,3 +308,17 @@ func TestMonitorUserPrivileges(t *testing.T) {
 	}
 	mustExec(t, mon1, "KILL CONNECTION ?", id)
 }
+
+// BenchmarkUp measures bringing up a primary with two replicas (replication
+// running) and tearing it down again.
+func BenchmarkUp(b *testing.B) {
+	for b.Loop() {
+		s, err := sandbox.Up(context.Background(), sandbox.Options{Dir: filepath.Join(b.TempDir(), "sb"), Ports: sandboxtest.FreePorts(b, 3), ExitWithParent: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Down(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

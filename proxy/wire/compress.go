@@ -74,6 +74,9 @@ func (c *Conn) readCompressed() error {
 	clen := int(z.hdr[0]) | int(z.hdr[1])<<8 | int(z.hdr[2])<<16
 	ulen := int(z.hdr[4]) | int(z.hdr[5])<<8 | int(z.hdr[6])<<16
 	z.seq = z.hdr[3] + 1
+	if limit := c.maxFrame(); clen > limit || ulen > limit {
+		return fmt.Errorf("%w: compressed packet of %d bytes", ErrPacketTooLarge, max(clen, ulen))
+	}
 	if ulen == 0 { // stored uncompressed
 		c.reserve(clen)
 		if _, err := io.ReadFull(z.br, c.rbuf[c.w:c.w+clen]); err != nil {
@@ -109,6 +112,16 @@ func (c *Conn) readCompressed() error {
 	}
 	c.w += ulen
 	return nil
+}
+
+// maxFrame bounds a compressed packet: one logical packet of MaxPacket
+// bytes plus what a peer's network buffer (net_buffer_length, at most 1 MiB)
+// may have gathered around it.
+func (c *Conn) maxFrame() int {
+	if c.MaxPacket <= 0 {
+		return MaxPayload
+	}
+	return min(MaxPayload, c.MaxPacket+4+1<<20)
 }
 
 func noEOF(err error) error {

@@ -16,6 +16,9 @@ const defaultBufSize = 16 << 10
 // released, so one large packet does not pin memory for the session's life.
 const shrinkAbove = 64 << 10
 
+// shrinkAfter is how many consecutive small packets release a grown buffer.
+const shrinkAfter = 8
+
 // ErrPacketTooLarge is returned by ReadPacket and ReadRaw when the peer sends
 // a packet larger than Conn.MaxPacket. The connection cannot be resynchronised:
 // answer with ErrNetPacketTooLarge if you like, then close it.
@@ -44,6 +47,8 @@ type Conn struct {
 	rbuf []byte // read buffer; unread bytes are rbuf[r:w]
 	r, w int
 	big  []byte // joins a logical packet that spans physical packets
+
+	smallReads int // packets read since the last one larger than defaultBufSize
 
 	wbuf []byte // pending output, len = bytes buffered
 	werr error  // sticky: after a failed write the stream is corrupt
@@ -145,7 +150,9 @@ func (c *Conn) ReadRaw() ([]byte, error) {
 // readPhys reads one physical packet and returns where its payload starts in
 // rbuf and its length.
 func (c *Conn) readPhys() (start, n int, err error) {
-	if len(c.rbuf) > shrinkAbove && c.w-c.r <= defaultBufSize/2 {
+	// Release a grown buffer once large packets stopped coming: not at the
+	// first small one, so a stream of large rows does not reallocate per row.
+	if len(c.rbuf) > shrinkAbove && c.smallReads >= shrinkAfter && c.w-c.r <= defaultBufSize/2 {
 		nb := make([]byte, defaultBufSize)
 		c.r, c.w = 0, copy(nb, c.rbuf[c.r:c.w])
 		c.rbuf = nb
@@ -167,6 +174,11 @@ func (c *Conn) readPhys() (start, n int, err error) {
 		return 0, 0, err
 	}
 	c.seq = c.rbuf[c.r+3] + 1
+	if n < defaultBufSize {
+		c.smallReads++
+	} else {
+		c.smallReads = 0
+	}
 	start = c.r + 4
 	c.r = start + n
 	return start, n, nil

@@ -247,14 +247,24 @@ func TestReadBufferShrinksAfterLargePacket(t *testing.T) {
 	mc := &memConn{}
 	w := NewConn(mc)
 	w.WritePacket(make([]byte, 1<<20))
-	w.WritePacket([]byte("small"))
+	w.WritePacket(make([]byte, 1<<20))
+	for range shrinkAfter + 1 {
+		w.WritePacket([]byte("small"))
+	}
 	w.Flush()
 	r := NewConn(&memConn{r: bytes.NewReader(mc.w.Bytes())})
 	if p, err := r.ReadPacket(); err != nil || len(p) != 1<<20 {
 		t.Fatal(len(p), err)
 	}
-	if p, err := r.ReadPacket(); err != nil || string(p) != "small" {
-		t.Fatal(string(p), err)
+	grown := &r.rbuf[0]
+	// Consecutive large packets reuse the grown buffer.
+	if p, err := r.ReadPacket(); err != nil || len(p) != 1<<20 || &r.rbuf[0] != grown {
+		t.Fatal("second large packet reallocated the read buffer", len(p), err)
+	}
+	for range shrinkAfter + 1 {
+		if p, err := r.ReadPacket(); err != nil || string(p) != "small" {
+			t.Fatal(string(p), err)
+		}
 	}
 	if len(r.rbuf) != defaultBufSize {
 		t.Fatalf("read buffer is %d bytes after the large packet, want %d", len(r.rbuf), defaultBufSize)

@@ -66,9 +66,21 @@ func run(args []string) error {
 	if err := prepareDirs(); err != nil {
 		return err
 	}
+	// The marker makes an initialization interrupted by a stop visible
+	// instead of starting a server on half-made system tables.
+	marker := filepath.Join(datadir, ".init-incomplete")
+	if _, err := os.Stat(marker); err == nil {
+		return fmt.Errorf("%s: an earlier initialization was interrupted; remove the volume and start again", datadir)
+	}
 	if _, err := os.Stat(filepath.Join(datadir, "mysql")); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+			return err
+		}
 		if err := initialize(args); err != nil {
 			return fmt.Errorf("initialize %s: %w", datadir, err)
+		}
+		if err := os.Remove(marker); err != nil {
+			return err
 		}
 	} else if err != nil {
 		return err

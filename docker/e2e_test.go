@@ -1,0 +1,360 @@
+package docker
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/failover"
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/proxy"
+	"github.com/switchyard/switchyard/routing"
+	"github.com/switchyard/switchyard/sandbox"
+	"github.com/switchyard/switchyard/topology"
+)
+
+// stack is the proxy with health, failover and Docker discovery, wired as
+// `switchyard serve` does for a config with docker.enabled.
+type stack struct {
+	view     *topology.View
+	failover *failover.Manager
+	addr     string
+}
+
+func startStack(t *testing.T, cfg *config.Config) *stack {
+	t.Helper()
+	log := testLogger(t)
+	disc, err := NewDiscovery(cfg.Docker, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := topology.NewView(nil)
+	mon := health.New(cfg, view, log)
+	fo := failover.New(failover.Options{Config: cfg, View: view, Health: mon, Fencer: disc.Fencer(cfg.Docker.Fence), Logger: log})
+	router, err := routing.NewRouter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(proxy.Options{Config: cfg, View: view, Router: router, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	reg := &registry{cfg: cfg, view: view, mon: mon, proxy: px, servers: map[string]config.Server{}}
+	wg.Go(func() {
+		if err := disc.Follow(ctx, reg); err != nil {
+			t.Errorf("discovery: %v", err)
+		}
+	})
+	wg.Go(func() { mon.Run(ctx) })
+	wg.Go(func() { fo.Run(ctx) })
+	wg.Go(func() { _ = px.Serve(ln) })
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = px.Shutdown(sctx)
+		ln.Close()
+		cancel()
+		wg.Wait()
+		disc.Close()
+	})
+	return &stack{view: view, failover: fo, addr: ln.Addr().String()}
+}
+
+// registry applies discovered servers to the health monitor and the proxy's
+// pools, as the application does: the proxy gets the configuration with the
+// static servers plus the discovered ones; the current primary is kept until
+// failover has moved the role away.
+type registry struct {
+	cfg     *config.Config
+	view    *topology.View
+	mon     *health.Monitor
+	proxy   *proxy.Server
+	mu      sync.Mutex
+	servers map[string]config.Server
+}
+
+func (r *registry) AddServer(s config.Server) {
+	r.mon.AddServer(s)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.servers[s.Name] = s
+	r.reload()
+}
+
+func (r *registry) RemoveServer(name string) {
+	if r.view.Load().Primary == name {
+		return
+	}
+	r.mon.RemoveServer(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.servers, name)
+	r.reload()
+}
+
+func (r *registry) reload() {
+	cfg := *r.cfg
+	cfg.Servers = sortedServers(r.servers)
+	if err := r.proxy.Reload(&cfg); err != nil {
+		panic(err)
+	}
+}
+
+// waitPrimary waits until writes are open on a primary accepted by ok.
+func (s *stack) waitPrimary(t *testing.T, within time.Duration, ok func(string) bool) string {
+	t.Helper()
+	var primary string
+	eventually(t, within, "writable primary", func() error {
+		snap := s.view.Load()
+		if snap.Primary == "" || snap.Gate != topology.WritesOpen || !ok(snap.Primary) {
+			return fmt.Errorf("primary %q gate %s (%s), failover state %q", snap.Primary, snap.Gate, snap.Reason, s.failover.State())
+		}
+		primary = snap.Primary
+		return nil
+	})
+	return primary
+}
+
+func (s *stack) lastEvent(t *testing.T) failover.Event {
+	t.Helper()
+	evs := s.failover.Events()
+	if len(evs) == 0 {
+		t.Fatal("no failover event")
+	}
+	return evs[len(evs)-1]
+}
+
+func (s *stack) db(t *testing.T) *sql.DB {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = sandbox.AppUser, sandbox.AppPassword, "tcp", s.addr
+	c.Timeout, c.ReadTimeout, c.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
+	return openDB(t, c.FormatDSN())
+}
+
+// writeLoad runs writers through the proxy until stop is closed and
+// reports every failed statement with the time it was sent.
+type writeLoad struct {
+	ok     atomic.Int64
+	mu     sync.Mutex
+	failed []failedWrite
+	wg     sync.WaitGroup
+}
+
+type failedWrite struct {
+	sent time.Time
+	err  error
+}
+
+func startWrites(t *testing.T, db *sql.DB, writers int, stop <-chan struct{}) *writeLoad {
+	l := &writeLoad{}
+	for w := range writers {
+		l.wg.Go(func() {
+			conn, err := db.Conn(context.Background())
+			if err != nil {
+				l.fail(time.Now(), err)
+				return
+			}
+			defer conn.Close()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent := time.Now()
+				if _, err := conn.ExecContext(context.Background(), "INSERT INTO e2e.t (w, n) VALUES (?, ?)", w, n); err != nil {
+					l.fail(sent, err)
+					// A broken client connection is replaced, as an application would.
+					conn.Close()
+					if conn, err = db.Conn(context.Background()); err != nil {
+						l.fail(time.Now(), err)
+						return
+					}
+					continue
+				}
+				l.ok.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+func (l *writeLoad) fail(sent time.Time, err error) {
+	l.mu.Lock()
+	l.failed = append(l.failed, failedWrite{sent, err})
+	l.mu.Unlock()
+}
+
+// TestFailoverOnDocker: the proxy discovers a container sandbox, sees a
+// primary that only the proxy cannot reach as partitioned (no promotion),
+// fails over with no client error when the primary container is killed
+// under load, and stops the container of a primary that is cut off but
+// still running, so a healed partition brings back no second writer.
+func TestFailoverOnDocker(t *testing.T) {
+	cli := requireEngine(t)
+	t.Parallel()
+	sb := upSandbox(t, uniqueCluster("e2e"))
+	cfg := sb.Config()
+	cfg.TLS.Client.Enabled = false
+	cfg.Failover.AntiFlap = config.Duration(time.Second) // two failovers in one test
+	ctx := context.Background()
+
+	// Replication over a second network: the replicas reach db1 there, the
+	// proxy only over the sandbox network.
+	repl := uniqueCluster("e2e-repl")
+	nw, err := cli.NetworkCreate(ctx, repl, network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelCluster: sb.Cluster}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.NetworkRemove(context.Background(), nw.ID) })
+	for _, n := range sb.Nodes {
+		if err := cli.NetworkConnect(ctx, nw.ID, n.ContainerID, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db1ReplIP := containerIP(t, cli, sb.Node("db1").ContainerID, repl)
+	for _, name := range []string{"db2", "db3"} {
+		root := openDB(t, sb.DSN(name, "root", RootPassword))
+		for _, q := range []string{"STOP SLAVE", "CHANGE MASTER TO MASTER_HOST='" + db1ReplIP + "'", "START SLAVE"} {
+			if _, err := root.Exec(q); err != nil {
+				t.Fatalf("%s: %s: %v", name, q, err)
+			}
+		}
+	}
+
+	st := startStack(t, cfg)
+	st.waitPrimary(t, 30*time.Second, func(p string) bool { return p == "db1" })
+	app := st.db(t)
+	for _, q := range []string{"CREATE DATABASE e2e", "CREATE TABLE e2e.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, w INT, n INT)"} {
+		if _, err := app.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("proxy cut off from primary: no promotion", func(t *testing.T) {
+		db1 := sb.Node("db1")
+		if err := cli.NetworkDisconnect(ctx, sb.Network, db1.ContainerID, true); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "partition recognised", func() error {
+			if s := st.failover.State(); s != failover.StatePartitioned {
+				return fmt.Errorf("failover state %q", s)
+			}
+			return nil
+		})
+		time.Sleep(3 * time.Second) // the replicas keep vouching for db1
+		if snap := st.view.Load(); snap.Primary != "db1" {
+			t.Fatalf("primary changed to %q while db1 was only cut off from the proxy", snap.Primary)
+		}
+		for _, ev := range st.failover.Events() {
+			if ev.Result == failover.ResultSuccess {
+				t.Fatalf("promotion during a proxy-only partition: %+v", ev)
+			}
+		}
+		err := cli.NetworkConnect(ctx, sb.Network, db1.ContainerID,
+			&network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: db1.IP}, Aliases: []string{"db1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.waitPrimary(t, 20*time.Second, func(p string) bool { return p == "db1" })
+	})
+
+	t.Run("docker kill of the primary under load", func(t *testing.T) {
+		stop := make(chan struct{})
+		load := startWrites(t, app, 4, stop)
+		time.Sleep(time.Second)
+		killedAt := time.Now()
+		if err := sb.Kill("db1"); err != nil {
+			t.Fatal(err)
+		}
+		primary := st.waitPrimary(t, 30*time.Second, func(p string) bool { return p != "db1" })
+		resumed := time.Since(killedAt)
+		time.Sleep(time.Second) // writes keep flowing on the new primary
+		close(stop)
+		load.wg.Wait()
+		var inFlight int
+		for _, f := range load.failed {
+			if f.sent.After(killedAt) {
+				t.Errorf("statement sent %s after the kill failed: %v", f.sent.Sub(killedAt).Round(time.Millisecond), f.err)
+			} else {
+				inFlight++
+			}
+		}
+		t.Logf("failover to %s: writes open %s after docker kill; %d writes ok, %d in flight at the kill failed",
+			primary, resumed.Round(time.Millisecond), load.ok.Load(), inFlight)
+		ev := st.lastEvent(t)
+		if ev.Result != failover.ResultSuccess || ev.OldPrimary != "db1" || ev.NewPrimary != primary {
+			t.Fatalf("event %+v", ev)
+		}
+		eventually(t, 15*time.Second, "fencing recorded", func() error {
+			if f := st.lastEvent(t).Fence; !strings.Contains(f, "docker stop db1 (container "+shortID(sb.Node("db1").ContainerID)+"): already exited") {
+				return fmt.Errorf("fence %q", f)
+			}
+			return nil
+		})
+	})
+
+	t.Run("cut-off running primary is stopped", func(t *testing.T) {
+		old := st.view.Load().Primary
+		n := sb.Node(old)
+		time.Sleep(1500 * time.Millisecond) // past anti_flap
+		for _, nwName := range []string{sb.Network, repl} {
+			if err := cli.NetworkDisconnect(ctx, nwName, n.ContainerID, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.waitPrimary(t, 30*time.Second, func(p string) bool { return p != old && p != "db1" })
+		eventually(t, 30*time.Second, old+" container stopped by fencing", func() error {
+			info, err := cli.ContainerInspect(ctx, n.ContainerID)
+			if err != nil {
+				return err
+			}
+			if info.State.Status != container.StateExited {
+				return fmt.Errorf("state %s; fence %q", info.State.Status, st.lastEvent(t).Fence)
+			}
+			return nil
+		})
+		want := fmt.Sprintf("docker stop %s (container %s): ok", old, shortID(n.ContainerID))
+		if f := st.lastEvent(t).Fence; !strings.Contains(f, want) {
+			t.Errorf("event fence %q, want it to contain %q", f, want)
+		}
+		// The partition heals: the stopped container cannot write.
+		if err := cli.NetworkConnect(ctx, sb.Network, n.ContainerID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := cli.ContainerInspect(ctx, n.ContainerID); err != nil || info.State.Running {
+			t.Fatalf("fenced container running again: %v", err)
+		}
+	})
+}
+
+func containerIP(t *testing.T, cli *client.Client, id, networkName string) string {
+	t.Helper()
+	info, err := cli.ContainerInspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := info.NetworkSettings.Networks[networkName]
+	if ep == nil || ep.IPAddress == "" {
+		t.Fatalf("container %s has no address on %s", shortID(id), networkName)
+	}
+	return ep.IPAddress
+}
