@@ -345,7 +345,7 @@ func usersSQL() []string {
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", sandbox.AppUser, sandbox.AppPassword),
 		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%'", sandbox.AppUser),
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", sandbox.MonitorUser, sandbox.MonitorPassword),
-		fmt.Sprintf("GRANT PROCESS, REPLICA MONITOR, BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, "+
+		fmt.Sprintf("GRANT PROCESS, RELOAD, REPLICA MONITOR, BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, "+
 			"READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO '%s'@'%%'", sandbox.MonitorUser),
 		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON switchyard.* TO '%s'@'%%'", sandbox.MonitorUser),
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", sandbox.ReplUser, sandbox.ReplPassword),

@@ -132,12 +132,19 @@ func (m *Manager) adoptPrimary(name string) {
 // one that replicates becomes a replica; one that is writable without
 // replicating while another server is the primary is a stray old primary
 // (e.g. after a proxy restart) and is fenced, so rejoin decides its fate.
+// A quarantined server that an operator rebuilt and that replicates from
+// the primary again becomes a replica too.
 func (m *Manager) adopt(snap *topology.Snapshot) {
 	roles := map[string]topology.Role{}
+	primaryAddr := snap.PrimaryServer().Addr
 	for _, s := range snap.Servers {
+		replicating := s.IsReplica && s.IOThread && s.SQLThread
 		switch {
-		case s.Role != topology.RoleUnknown || !s.Reachable:
-		case s.IsReplica && s.IOThread && s.SQLThread:
+		case !s.Reachable:
+		case s.Role == topology.RoleQuarantined && replicating && s.SourceAddr == primaryAddr:
+			roles[s.Name] = topology.RoleReplica
+		case s.Role != topology.RoleUnknown:
+		case replicating:
 			roles[s.Name] = topology.RoleReplica
 		case !s.IsReplica && !s.ReadOnly:
 			roles[s.Name] = topology.RoleFenced
@@ -149,7 +156,7 @@ func (m *Manager) adopt(snap *topology.Snapshot) {
 	}
 	m.view.Update(func(s *topology.Snapshot) {
 		for n, r := range roles {
-			if srv := s.Server(n); srv != nil && srv.Role == topology.RoleUnknown {
+			if srv := s.Server(n); srv != nil && (srv.Role == topology.RoleUnknown || srv.Role == topology.RoleQuarantined) {
 				srv.Role = r
 			}
 		}

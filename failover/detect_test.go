@@ -181,3 +181,56 @@ func TestHistoryBounded(t *testing.T) {
 		t.Errorf("history holds %d events, first %d", len(h.events), h.events[0].ID)
 	}
 }
+
+func TestManualFailoverRefusedKeepsWritesOpen(t *testing.T) {
+	c := &clock{t: time.Now()}
+	v := topology.NewView([]topology.Server{
+		{Name: "db1", Addr: "127.0.0.1:1", Role: topology.RolePrimary, Reachable: true},
+		{Name: "db2", Addr: "127.0.0.1:2", Role: topology.RoleReplica, Reachable: true, IsReplica: true},
+	})
+	v.Update(func(s *topology.Snapshot) { s.Primary, s.Epoch = "db1", 1 })
+	m := unitManager(t, v, c)
+	m.setState(StateHealthy, "")
+	ev, err := m.Failover(context.Background(), "db2") // nothing listens on db2's port
+	if err == nil || ev.Result != ResultRefused || !strings.Contains(ev.Reason, "db2: unreachable") {
+		t.Fatalf("Failover = %+v, %v; want refused, db2 unreachable", ev, err)
+	}
+	snap := v.Load()
+	if snap.Gate != topology.WritesOpen || snap.Primary != "db1" || snap.Epoch != 1 || snap.Server("db1").Role != topology.RolePrimary {
+		t.Errorf("after a refused FAILOVER: gate %s primary %s epoch %d db1 %s", snap.Gate, snap.Primary, snap.Epoch, snap.Server("db1").Role)
+	}
+	if st := m.State(); st != StateHealthy {
+		t.Errorf("State() = %q", st)
+	}
+	if ev := m.Events(); len(ev) != 1 || ev[0].Kind != KindFailover || ev[0].Trigger != TriggerManual {
+		t.Errorf("events %+v", ev)
+	}
+}
+
+func TestAdoptSettlesRoles(t *testing.T) {
+	c := &clock{t: time.Now()}
+	v := topology.NewView([]topology.Server{
+		{Name: "db1", Addr: "127.0.0.1:1", Role: topology.RolePrimary, Reachable: true},
+		{Name: "db2", Addr: "127.0.0.1:2", Reachable: true, ReadOnly: true, IsReplica: true, IOThread: true, SQLThread: true, SourceAddr: "127.0.0.1:1"},
+		{Name: "db3", Addr: "127.0.0.1:3", Reachable: true},
+		{Name: "db4", Addr: "127.0.0.1:4", Role: topology.RoleQuarantined, Reachable: true, ReadOnly: true, IsReplica: true, IOThread: true, SQLThread: true, SourceAddr: "127.0.0.1:1"},
+		{Name: "db5", Addr: "127.0.0.1:5", Role: topology.RoleQuarantined, Reachable: true, ReadOnly: true, IsReplica: true, SourceAddr: "127.0.0.1:1"},
+		{Name: "db6", Addr: "127.0.0.1:6", IsReplica: true, IOThread: true, SQLThread: true},
+	})
+	v.Update(func(s *topology.Snapshot) { s.Primary, s.Epoch = "db1", 1 })
+	m := unitManager(t, v, c)
+	m.evaluate(context.Background())
+	snap := v.Load()
+	want := map[string]topology.Role{
+		"db2": topology.RoleReplica,     // replicates: a replica
+		"db3": topology.RoleFenced,      // writable, not replicating: a stray old primary
+		"db4": topology.RoleReplica,     // rebuilt, replicates from the primary
+		"db5": topology.RoleQuarantined, // replication not running: stays out
+		"db6": topology.RoleUnknown,     // unreachable
+	}
+	for n, r := range want {
+		if got := snap.Server(n).Role; got != r {
+			t.Errorf("%s role %s, want %s", n, got, r)
+		}
+	}
+}

@@ -53,6 +53,7 @@ const (
 	StateFailover    = "failover in progress"
 	StateSwitchover  = "switchover in progress"
 	StateRefused     = "failover refused"
+	StateFailed      = "failover failed"
 )
 
 // Manager runs detection and carries out failovers and switchovers.

@@ -33,46 +33,57 @@ func (m *Manager) fenceDB(ctx context.Context, srv *topology.Server) string {
 		}
 	}
 	if f.KillConnections {
-		n, err := killAll(ctx, db, clientConnectionsSQL, m.cfg.Load().Monitor.User)
+		killed, err := killAll(ctx, db, clientConnectionsSQL, m.cfg.Load().Monitor.User)
+		if len(killed) > 0 {
+			m.log.Info("fencing: killed client connections", "server", srv.Name, "connections", killed)
+		}
 		if err != nil {
-			done = append(done, fmt.Sprintf("killed %d connections, then: %v", n, err))
+			done = append(done, fmt.Sprintf("killed %d connections, then: %v", len(killed), err))
 		} else {
-			done = append(done, fmt.Sprintf("killed %d connections", n))
+			done = append(done, fmt.Sprintf("killed %d connections", len(killed)))
 		}
 	}
 	return strings.Join(done, ", ")
 }
 
-// killAll kills the connections whose ids query returns.
-func killAll(ctx context.Context, db *sql.DB, query string, args ...any) (int, error) {
+// killAll kills the connections whose ids query returns (with a
+// description as second column) and returns the descriptions of those
+// killed.
+func killAll(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return 0, fmt.Errorf("list connections: %w", err)
+		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	var ids []int64
+	type conn struct {
+		id   int64
+		desc string
+	}
+	var conns []conn
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var c conn
+		var desc sql.NullString
+		if err := rows.Scan(&c.id, &desc); err != nil {
 			rows.Close()
-			return 0, err
+			return nil, err
 		}
-		ids = append(ids, id)
+		c.desc = fmt.Sprintf("%d %s", c.id, desc.String)
+		conns = append(conns, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
-	for _, id := range ids {
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+	var killed []string
+	for _, c := range conns {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", c.id)); err != nil {
 			if strings.Contains(err.Error(), "1094") { // unknown thread: it ended by itself
 				continue
 			}
-			return n, fmt.Errorf("kill %d: %w", id, err)
+			return killed, fmt.Errorf("kill %d: %w", c.id, err)
 		}
-		n++
+		killed = append(killed, c.desc)
 	}
-	return n, nil
+	return killed, nil
 }
 
 // afterwards runs, without delaying anyone, what follows a change of

@@ -126,6 +126,15 @@ func write(t *testing.T, sb *sandbox.Sandbox, on string, id int, followers ...st
 	}
 }
 
+// phaseOffsets renders each phase's time since the first one.
+func phaseOffsets(e Event) string {
+	var b strings.Builder
+	for _, p := range e.Phases {
+		fmt.Fprintf(&b, " %s+%s", p.Name, p.At.Sub(e.Phases[0].At).Round(time.Millisecond))
+	}
+	return b.String()
+}
+
 func phaseNames(e Event) []string {
 	var n []string
 	for _, p := range e.Phases {
@@ -236,7 +245,7 @@ func TestKillPrimary(t *testing.T) {
 	if ev.Result != ResultSuccess || ev.Trigger != TriggerAuto || ev.OldPrimary != "db1" || ev.NewPrimary != first {
 		t.Errorf("event %+v", ev)
 	}
-	t.Logf("hold from suspicion to writes resumed: %s", ev.Duration(PhaseSuspected, PhaseWritesResumed))
+	t.Logf("hold from suspicion to writes resumed: %s, phases: %s", ev.Duration(PhaseSuspected, PhaseWritesResumed), phaseOffsets(ev))
 	waitFile(t, hookOut, "SWITCHYARD_EVENT=failover\n"+
 		"SWITCHYARD_NEW_PRIMARY="+first+"\nSWITCHYARD_NEW_PRIMARY_ADDR="+sb.Node(first).Addr+"\n"+
 		"SWITCHYARD_OLD_PRIMARY=db1\nSWITCHYARD_OLD_PRIMARY_ADDR="+sb.Node("db1").Addr+"\n")
@@ -288,11 +297,12 @@ func TestKillPrimary(t *testing.T) {
 	write(t, sb, second, 4, rest)
 }
 
-// TestAntiFlap: a second failure inside the anti-flap period is not failed
-// over automatically; an operator's FAILOVER TO still works.
+// TestAntiFlap: with semi-synchronous replication, the new primary keeps it;
+// a second failure inside the anti-flap period is not failed over
+// automatically; an operator's FAILOVER TO still works.
 func TestAntiFlap(t *testing.T) {
 	t.Parallel()
-	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
+	sb := sandboxtest.New(t, sandboxtest.Replicas(2), sandboxtest.SemiSync())
 	cfg := sb.Config()
 	cfg.Failover.MaxHold = config.Duration(2 * time.Second)
 	cfg.Failover.Rejoin = false
@@ -305,6 +315,11 @@ func TestAntiFlap(t *testing.T) {
 	})
 	first := snap.Primary
 	other := map[string]string{"db2": "db3", "db3": "db2"}[first]
+	write(t, sb, first, 1, other)
+	var name, status string
+	if err := sb.DB(t, first).QueryRow("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'").Scan(&name, &status); err != nil || status != "ON" {
+		t.Errorf("new primary %s: semi-sync source status %q (%v)", first, status, err)
+	}
 	if err := sb.Kill(first); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +345,7 @@ func TestAntiFlap(t *testing.T) {
 	if snap.Primary != other || snap.Gate != topology.WritesOpen || snap.Epoch != 3 {
 		t.Errorf("after FAILOVER TO: primary %s gate %s epoch %d", snap.Primary, snap.Gate, snap.Epoch)
 	}
-	write(t, sb, other, 1)
+	write(t, sb, other, 2)
 }
 
 // relay is a TCP relay between the proxy and one server that a test can cut.
@@ -586,7 +601,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 		t.Fatalf("switchover: %v (%+v)", err, ev)
 	}
 	checkPhases(t, ev, PhaseCandidateChosen, PhaseWritesHeld, PhaseFenced, PhaseCaughtUp, PhasePromoted, PhaseReplicasRepointed, PhaseWritesResumed)
-	t.Logf("write pause %s, %d rows acknowledged, fence: %s", ev.Duration(PhaseWritesHeld, PhaseWritesResumed), len(acked), ev.Fence)
+	t.Logf("write pause %s, %d rows acknowledged, fence: %s, phases: %s", ev.Duration(PhaseWritesHeld, PhaseWritesResumed), len(acked), ev.Fence, phaseOffsets(ev))
 	if len(clientErrors) > 0 {
 		t.Errorf("%d client errors, first: %s", len(clientErrors), clientErrors[0])
 	}

@@ -40,14 +40,25 @@ func (m *Manager) failover(ctx context.Context, ev *Event, target string) error 
 		cp := *p
 		old = &cp
 	}
+	m.mu.Lock()
+	prevState, prevDetail := m.state, m.detail
+	m.mu.Unlock()
 	m.setState(StateFailover, "replacing "+orNone(ev.OldPrimary))
-	if snap.Gate != topology.WritesHeld {
+	heldHere := snap.Gate != topology.WritesHeld
+	if heldHere {
 		m.setGate(topology.WritesHeld, m.now().Add(set.maxHold), "failover in progress")
 	}
 	fail := func(result, reason string) error {
 		ev.Result, ev.Reason = result, reason
 		m.record(ev)
-		if old != nil && result != ResultFailed {
+		switch {
+		case result == ResultFailed: // the old primary is fenced already
+			m.setGate(topology.WritesBlocked, time.Time{}, "failover failed: "+reason+"; retry later")
+			m.setState(StateFailed, reason)
+		case heldHere: // nothing changed: as before (a manual FAILOVER refused)
+			m.setGate(snap.Gate, snap.HoldUntil, snap.Reason)
+			m.setState(prevState, prevDetail)
+		default: // automatic: the suspicion's hold goes on
 			m.setState(StateRefused, reason)
 		}
 		return errors.New(ev.Kind + " " + result + ": " + reason)
@@ -109,7 +120,8 @@ func (m *Manager) failover(ctx context.Context, ev *Event, target string) error 
 }
 
 // readCandidates reads every server's own state except exclude's, in
-// parallel and bounded.
+// parallel and bounded. Servers the view has as unreachable are tried too:
+// one missed health check must not cost a candidate.
 func (m *Manager) readCandidates(ctx context.Context, snap *topology.Snapshot, exclude string) []candidate {
 	ctx, cancel := context.WithTimeout(ctx, 2*m.settings().timeout+dialTimeout)
 	defer cancel()
@@ -122,10 +134,6 @@ func (m *Manager) readCandidates(ctx context.Context, snap *topology.Snapshot, e
 	var wg sync.WaitGroup
 	for i := range out {
 		c := &out[i]
-		if !c.Server.Reachable {
-			c.Err = errors.New("unreachable")
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -199,12 +207,19 @@ func (m *Manager) catchUp(ctx context.Context, c *candidate, pos gtid.Set, timeo
 	if c.State.Applied.Contains(pos) {
 		return nil
 	}
-	if c.State.Replicating && !c.State.SQLRunning {
-		return fmt.Errorf("SQL thread stopped with unapplied transactions (%s)", c.State.ReplError)
-	}
 	db, err := m.db(&c.Server)
 	if err != nil {
 		return err
+	}
+	if c.State.Replicating && !c.State.SQLRunning {
+		// Stopped by an operator, it can apply what it received; stopped by
+		// an error, it cannot be trusted to.
+		if c.State.ReplError != "" {
+			return fmt.Errorf("SQL thread stopped with unapplied transactions: %s", c.State.ReplError)
+		}
+		if err := execAll(ctx, db, startSQLThreadSQL(c.State.Flavor)); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+dialTimeout)
 	defer cancel()

@@ -30,6 +30,11 @@ func startReplicationSQL(f topology.Flavor) string {
 	return "START SLAVE"
 }
 
+// startSQLThreadSQL starts only the applier, to apply what was received.
+func startSQLThreadSQL(f topology.Flavor) string {
+	return startReplicationSQL(f) + " SQL_THREAD"
+}
+
 // readOnlySQL turns read-only on or off. On MySQL super_read_only also stops
 // users with SUPER; MariaDB has no equivalent (see fenceServer).
 func readOnlySQL(f topology.Flavor, on bool) string {
@@ -134,15 +139,18 @@ func waitSQL(f topology.Flavor) string {
 	return "SELECT MASTER_GTID_WAIT(?, ?)"
 }
 
+// The connection lists below return an id and a description to log.
+
 // clientConnectionsSQL lists the connections fencing kills: everything but
 // this connection, server threads, replication and the monitor itself.
-const clientConnectionsSQL = `SELECT ID FROM information_schema.PROCESSLIST
+const clientConnectionsSQL = `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STATE) FROM information_schema.PROCESSLIST
 WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', ?)
 AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')`
 
 // openTransactionsSQL lists connections with an open InnoDB transaction,
 // other than this one and replication's applier.
-const openTransactionsSQL = `SELECT t.trx_mysql_thread_id FROM information_schema.INNODB_TRX t
+const openTransactionsSQL = `SELECT p.ID, CONCAT_WS(' ', p.USER, p.HOST, p.COMMAND, p.STATE, 'trx started', t.trx_started, LEFT(p.INFO, 80))
+FROM information_schema.INNODB_TRX t
 JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
 WHERE p.ID <> CONNECTION_ID() AND p.USER <> 'system user' AND p.COMMAND NOT IN ('Slave_SQL', 'Slave_worker')`
 

@@ -26,6 +26,15 @@ func TestPromoteSQL(t *testing.T) {
 	}
 }
 
+func TestStartSQLThreadSQL(t *testing.T) {
+	if got := startSQLThreadSQL(topology.FlavorMariaDB); got != "START SLAVE SQL_THREAD" {
+		t.Errorf("MariaDB: %q", got)
+	}
+	if got := startSQLThreadSQL(topology.FlavorMySQL); got != "START REPLICA SQL_THREAD" {
+		t.Errorf("MySQL: %q", got)
+	}
+}
+
 func TestReadOnlySQL(t *testing.T) {
 	if got := readOnlySQL(topology.FlavorMySQL, true); got != "SET GLOBAL super_read_only=1" {
 		t.Errorf("MySQL on: %q", got)

@@ -13,8 +13,8 @@ import (
 
 // lockWaitersSQL lists statements waiting for the read lock switchover
 // holds on the old primary: writes that would land after it is released.
-const lockWaitersSQL = `SELECT ID FROM information_schema.PROCESSLIST
-WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query' AND STATE LIKE 'Waiting for%lock%'`
+const lockWaitersSQL = `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STATE, LEFT(INFO, 80)) FROM information_schema.PROCESSLIST
+WHERE ID <> CONNECTION_ID() AND COMMAND IN ('Query', 'Execute') AND STATE LIKE 'Waiting for%lock%'`
 
 // drainPoll is how often switchover looks for running transactions.
 const drainPoll = 5 * time.Millisecond
@@ -93,11 +93,12 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 	}
 	fence := []string{"read_only set"}
 	if remaining > 0 {
-		n, err := killAll(ctx, odb, openTransactionsSQL)
+		killed, err := killAll(ctx, odb, openTransactionsSQL)
 		if err != nil {
 			return abort(err.Error())
 		}
-		fence = append(fence, fmt.Sprintf("killed %d connections with transactions open after %s", n, set.switchT))
+		m.log.Warn("switchover: killed transactions still open after switchover_timeout", "server", old.Name, "timeout", set.switchT, "connections", killed)
+		fence = append(fence, fmt.Sprintf("killed %d connections with transactions open after %s", len(killed), set.switchT))
 	}
 	if ost.Flavor == topology.FlavorMariaDB {
 		if lock, err = m.readLock(ctx, odb); err != nil {
@@ -128,8 +129,10 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 	ev.phase(PhaseWritesResumed, m.now())
 	if lock != nil {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		if _, err := killAll(uctx, odb, lockWaitersSQL); err != nil {
+		if killed, err := killAll(uctx, odb, lockWaitersSQL); err != nil {
 			ev.Warnings = append(ev.Warnings, "lock waiters not killed: "+err.Error())
+		} else if len(killed) > 0 {
+			m.log.Info("switchover: killed statements waiting to write on the old primary", "server", old.Name, "connections", killed)
 		}
 		lock.ExecContext(uctx, "UNLOCK TABLES")
 		lock.Close()

@@ -583,8 +583,15 @@ func TestProxy(t *testing.T) {
 
 	t.Run("Blob32MiB", func(t *testing.T) {
 		e := newEnvOn(t, sb, nil)
-		for _, params := range []string{"maxAllowedPacket=0", "maxAllowedPacket=0&compress=true"} {
+		for _, params := range blobVariants() {
+			t0 := time.Now()
 			c := e.conn(t, params)
+			if os.Getenv("BLOB_DIRECT") != "" {
+				db, _ := sql.Open("mysql", sb.DSN("db1", "app", "app")+"&"+params)
+				defer db.Close()
+				c, _ = db.Conn(context.Background())
+			}
+			defer func() { t.Logf("%s: %v", params, time.Since(t0)) }()
 			blob := make([]byte, 32<<20+17)
 			rand.Read(blob)
 			mustExec(t, c, "REPLACE INTO pt.kv (k, v, b) VALUES (100, 'blob', ?)", blob)
@@ -752,4 +759,11 @@ func readAll(nc net.Conn) ([]byte, error) {
 			return out, nil
 		}
 	}
+}
+
+func blobVariants() []string {
+	if v := os.Getenv("BLOB_VARIANT"); v != "" {
+		return []string{v}
+	}
+	return []string{"maxAllowedPacket=0", "maxAllowedPacket=0&compress=true"}
 }

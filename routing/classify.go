@@ -59,8 +59,9 @@ func classify(sql []byte, noBackslash bool) (Class, bool) {
 			break
 		}
 	}
-	if parts == 0 {
-		out.Kind = KindWrite // empty query: the server answers with an error
+	if parts == 0 && noBackslash {
+		// no complete statement under this reading: nothing would run
+		out.Kind = KindRead
 	}
 	if l.hasHint {
 		out.Hint = l.hint
@@ -136,7 +137,7 @@ func (s *scanner) next() (token, kwID) {
 		s.ended, s.last, s.err = true, t, true
 		return t, kwNone
 	case tWord:
-		kw = lookupKeyword(s.l.sql[t.start:t.end]).id
+		kw = classifierKeyword(s.l.sql[t.start:t.end])
 	case tPunct:
 		if s.l.sql[t.start] == ';' && t.end-t.start == 1 && !s.noSplit {
 			s.ended, s.last = true, t
@@ -202,6 +203,15 @@ func (s *scanner) observe(t token, kw kwID) {
 			s.flags |= functionFlags(s.prevKw)
 		}
 	case tWord:
+		if s.prevKind == tPunct && s.prevByte == '.' {
+			// sql_mode=ORACLE sequence access: s.NEXTVAL, s.CURRVAL
+			switch kw {
+			case kwNextval:
+				s.flags |= FlagSideEffect
+			case kwCurrval, kwLastval:
+				s.flags |= FlagSessionDependent
+			}
+		}
 		switch kw {
 		case kwUpdate, kwShare:
 			if s.prevKw == kwFor {

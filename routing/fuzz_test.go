@@ -2,10 +2,14 @@ package routing
 
 import (
 	"bytes"
+	"errors"
 	"hash/fnv"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/switchyard/switchyard/gtid"
+	"github.com/switchyard/switchyard/topology"
 )
 
 func addSeeds(f *testing.F) {
@@ -201,4 +205,94 @@ func FuzzParseSet(f *testing.F) {
 			t.Fatalf("%q -> %q:\n%s\n%s", sql, re, fmtItems(items), fmtItems(again))
 		}
 	})
+}
+
+// FuzzDecide builds a topology and a session from the input and checks
+// Decide's invariants: nothing that needs the primary goes elsewhere, a
+// chosen replica qualifies, read-your-writes is honoured.
+func FuzzDecide(f *testing.F) {
+	f.Add("SELECT 1", []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, uint8(0))
+	f.Add("UPDATE t SET a = 1", []byte{255, 3, 7, 1, 0, 0, 9, 200}, uint8(3))
+	f.Add("/* switchyard: route=replica max_lag=300ms */ SELECT 1", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, uint8(5))
+	f.Fuzz(func(t *testing.T, sql string, topo []byte, sess uint8) {
+		get := func(i int) byte {
+			if len(topo) == 0 {
+				return 0
+			}
+			return topo[i%len(topo)]
+		}
+		snap := &topology.Snapshot{}
+		n := 1 + int(get(0))%5
+		for i := 0; i < n; i++ {
+			b, c := get(1+2*i), get(2+2*i)
+			srv := topology.Server{
+				Name:        string(rune('a' + i)),
+				Role:        topology.Role(b % 5),
+				Reachable:   b&8 != 0,
+				Admin:       topology.AdminState(b >> 4 % 3),
+				Weight:      int(c%4) * 50,
+				LagEligible: c&4 != 0,
+				LagMs:       int64(c>>3)*100 - 100,
+				Datacenter:  []string{"dc1", "dc2"}[c>>7],
+			}
+			srv.GTID.MariaDB = []gtid.GTID{{Domain: 0, ServerID: 1, Seq: uint64(c % 7)}}
+			if srv.Role == topology.RolePrimary && snap.Primary == "" && b&64 != 0 {
+				snap.Primary = srv.Name
+			}
+			snap.Servers = append(snap.Servers, srv)
+		}
+		r := mustRouterFuzz(t, sess)
+		s := &SessionInput{User: []string{"app", "report", "admin"}[int(sess>>2)%3], HasGTID: sess&1 != 0,
+			LastGTID: gtid.GTID{Domain: 0, ServerID: 1, Seq: uint64(sess % 9)}}
+		in := []byte(sql)
+		c := Classify(in)
+		d := r.Decide(c, in, s, snap, func(name string) int { return int(name[0]) % 3 })
+		if d.Err != nil {
+			if d.Server != "" || !errors.Is(d.Err, ErrNoReplica) {
+				t.Fatalf("error decision %+v", d)
+			}
+			return
+		}
+		if !c.ReplicaSafe() && c.Kind != KindBeginReadOnly {
+			if !d.Primary || d.Server != snap.Primary || d.Route != RoutePrimary {
+				t.Fatalf("%q needs the primary: %+v (primary %q)", sql, d, snap.Primary)
+			}
+			return
+		}
+		if d.Route == RoutePrimary {
+			if d.Server != snap.Primary || d.Primary != (snap.Primary == "") {
+				t.Fatalf("read to primary: %+v (primary %q)", d, snap.Primary)
+			}
+			return
+		}
+		srv := snap.Server(d.Server)
+		if srv == nil || !srv.Readable() || srv.Weight <= 0 || srv.LagMs < 0 || d.Primary {
+			t.Fatalf("%q: chose unusable %+v: %+v", sql, d, srv)
+		}
+		if d.Route == RouteReplica && srv.Role != topology.RoleReplica {
+			t.Fatalf("%q: replica route to %v server", sql, srv.Role)
+		}
+		auto := c.Hint.Route == RouteAuto && r.userRoute[s.User] == RouteAuto
+		if auto && s.HasGTID && !d.WaitGTID && !srv.GTID.CoversGTID(s.LastGTID) {
+			t.Fatalf("read-your-writes broken: %+v on %v for %v", d, srv.GTID, s.LastGTID)
+		}
+		if d.WaitGTID && (!s.HasGTID || srv.GTID.CoversGTID(s.LastGTID)) {
+			t.Fatalf("needless wait: %+v", d)
+		}
+	})
+}
+
+func mustRouterFuzz(t *testing.T, mode uint8) *Router {
+	cfg := testConfig(nil)
+	if mode&2 != 0 {
+		cfg.Routing.Fallback = "error"
+	}
+	if mode&32 != 0 {
+		cfg.Datacenter = "dc2"
+	}
+	r, err := NewRouter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

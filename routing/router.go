@@ -14,7 +14,7 @@ import (
 
 // ErrNoReplica is returned in Decision.Err when a read needs a replica, none
 // qualifies, and routing.fallback is "error".
-var ErrNoReplica = errors.New("switchyard: no replica available for this read (routing.fallback=error)")
+var ErrNoReplica = errors.New("no replica available for this read (routing.fallback=error)")
 
 // Read-your-writes modes (routing.read_your_writes).
 const (
@@ -23,11 +23,8 @@ const (
 	RYWGlobal  = "global"
 )
 
-// Defaults applied when the configuration leaves a value at zero.
-const (
-	DefaultMaxLag  = time.Second
-	DefaultRYWWait = 50 * time.Millisecond
-)
+// DefaultMaxLag is the lag limit of a configuration that sets none.
+const DefaultMaxLag = time.Second
 
 // Decision is where one statement goes.
 type Decision struct {
@@ -47,7 +44,7 @@ type Decision struct {
 // rule is a compiled routing.rules entry.
 type rule struct {
 	re     *regexp.Regexp
-	digest uint64 // DigestHash of the rule's digest text; hasDigest says whether set
+	digest uint64 // DigestHash of the rule's digest text, when hasDig
 	hasDig bool
 	user   string
 	route  Route
@@ -64,7 +61,7 @@ type Router struct {
 	dc         string
 	rules      []rule
 	userRoute  map[string]Route
-	rotor      *atomic.Uint64 // rotates ties between equally loaded replicas
+	rotor      atomic.Uint64 // rotates ties between equally loaded replicas
 }
 
 // NewRouter compiles the routing section of cfg (validated by package config;
@@ -79,7 +76,6 @@ func NewRouter(cfg *config.Config) (*Router, error) {
 		fallbackOK: rc.Fallback != "error",
 		dc:         cfg.Datacenter,
 		userRoute:  map[string]Route{},
-		rotor:      new(atomic.Uint64),
 	}
 	if r.maxLag <= 0 {
 		r.maxLag = DefaultMaxLag
@@ -186,10 +182,7 @@ func (r *Router) Decide(c Class, sql []byte, s *SessionInput, snap *topology.Sna
 		}
 		return primary(snap)
 	}
-	if c.Kind == KindBeginReadOnly {
-		return r.replica(s, snap, load, 0, true)
-	}
-	if !c.ReplicaSafe() {
+	if !c.ReplicaSafe() && c.Kind != KindBeginReadOnly {
 		return primary(snap)
 	}
 	route, group := RouteAuto, []string(nil)
@@ -275,47 +268,74 @@ func (r *Router) replica(s *SessionInput, snap *topology.Snapshot, load func(str
 	return primaryRead(snap)
 }
 
-// pick returns the index of the best qualifying replica, or -1: in the
-// proxy's datacenter if any qualifies there, then least (load+1)/weight,
-// ties rotated.
-func (r *Router) pick(snap *topology.Snapshot, load func(string) int, maxLag time.Duration, needGTID bool, s *SessionInput) int {
-	n := len(snap.Servers)
-	if n == 0 {
-		return -1
+// candidate is a server's standing for one read.
+type candidate struct {
+	ok     bool
+	local  bool // in the proxy's datacenter
+	load   int
+	weight int
+}
+
+// beats reports whether c is a better choice than o: local first, then the
+// smaller (load+1)/weight, compared without division.
+func (c candidate) beats(o candidate) bool {
+	if c.local != o.local {
+		return c.local
 	}
-	start := int(r.rotor.Add(1) % uint64(n))
-	best, bestLoad, bestWeight, bestLocal := -1, 0, 0, false
-	for k := 0; k < n; k++ {
-		i := (start + k) % n
-		srv := &snap.Servers[i]
-		if srv.Role != topology.RoleReplica || !srv.Readable() || srv.Weight <= 0 || srv.Name == snap.Primary {
-			continue
+	return (c.load+1)*o.weight < (o.load+1)*c.weight
+}
+
+func (c candidate) ties(o candidate) bool { return !c.beats(o) && !o.beats(c) }
+
+// replicaCandidate judges snap.Servers[i] for a replica read.
+func (r *Router) replicaCandidate(srv *topology.Server, snap *topology.Snapshot, load func(string) int, maxLag time.Duration, needGTID bool, s *SessionInput) candidate {
+	if srv.Role != topology.RoleReplica || !srv.Readable() || srv.Weight <= 0 || srv.Name == snap.Primary {
+		return candidate{}
+	}
+	if maxLag > 0 {
+		if srv.LagMs < 0 || time.Duration(srv.LagMs)*time.Millisecond > maxLag {
+			return candidate{}
 		}
-		if maxLag > 0 {
-			if srv.LagMs < 0 || time.Duration(srv.LagMs)*time.Millisecond > maxLag {
-				continue
+	} else if !srv.LagEligible || srv.LagMs < 0 {
+		return candidate{}
+	}
+	if needGTID && !srv.GTID.CoversGTID(s.LastGTID) {
+		return candidate{}
+	}
+	c := candidate{ok: true, local: r.dc != "" && srv.Datacenter == r.dc, weight: srv.Weight}
+	if load != nil {
+		c.load = load(srv.Name)
+	}
+	return c
+}
+
+// pick returns the index of the best qualifying replica, or -1. Equal
+// candidates take turns: the first pass finds the best standing and how
+// many share it, the second takes the k-th of those, k rotating per call.
+func (r *Router) pick(snap *topology.Snapshot, load func(string) int, maxLag time.Duration, needGTID bool, s *SessionInput) int {
+	best, bestC, ties := -1, candidate{}, 0
+	for i := range snap.Servers {
+		c := r.replicaCandidate(&snap.Servers[i], snap, load, maxLag, needGTID, s)
+		switch {
+		case !c.ok:
+		case best < 0 || c.beats(bestC):
+			best, bestC, ties = i, c, 1
+		case c.ties(bestC):
+			ties++
+		}
+	}
+	if ties < 2 {
+		return best
+	}
+	k := int(r.rotor.Add(1) % uint64(ties))
+	for i := range snap.Servers {
+		// load may have moved since the first pass; then the first best stands
+		if c := r.replicaCandidate(&snap.Servers[i], snap, load, maxLag, needGTID, s); c.ok && c.ties(bestC) {
+			if k == 0 {
+				return i
 			}
-		} else if !srv.LagEligible || srv.LagMs < 0 {
-			continue
+			k--
 		}
-		if needGTID && !srv.GTID.CoversGTID(s.LastGTID) {
-			continue
-		}
-		local := r.dc != "" && srv.Datacenter == r.dc
-		l := 0
-		if load != nil {
-			l = load(srv.Name)
-		}
-		if best >= 0 {
-			if bestLocal && !local {
-				continue
-			}
-			// (l+1)/w < (bl+1)/bw  <=>  (l+1)*bw < (bl+1)*w
-			if bestLocal == local && (l+1)*bestWeight >= (bestLoad+1)*srv.Weight {
-				continue
-			}
-		}
-		best, bestLoad, bestWeight, bestLocal = i, l, srv.Weight, local
 	}
 	return best
 }
@@ -324,7 +344,7 @@ func (r *Router) pick(snap *topology.Snapshot, load func(string) int, maxLag tim
 // Replicas must be within the lag limit; the primary always qualifies.
 func (r *Router) group(members []string, snap *topology.Snapshot, load func(string) int) Decision {
 	start := int(r.rotor.Add(1) % uint64(len(members)))
-	best, bestLoad, bestWeight := "", 0, 0
+	best, bestC := "", candidate{}
 	for k := range members {
 		srv := snap.Server(members[(start+k)%len(members)])
 		if srv == nil || !srv.Readable() || srv.Weight <= 0 {
@@ -333,14 +353,13 @@ func (r *Router) group(members []string, snap *topology.Snapshot, load func(stri
 		if srv.Name != snap.Primary && (!srv.LagEligible || srv.LagMs < 0) {
 			continue
 		}
-		l := 0
+		c := candidate{ok: true, weight: srv.Weight}
 		if load != nil {
-			l = load(srv.Name)
+			c.load = load(srv.Name)
 		}
-		if best != "" && (l+1)*bestWeight >= (bestLoad+1)*srv.Weight {
-			continue
+		if best == "" || c.beats(bestC) {
+			best, bestC = srv.Name, c
 		}
-		best, bestLoad, bestWeight = srv.Name, l, srv.Weight
 	}
 	if best != "" {
 		return Decision{Server: best, Route: RouteGroup}

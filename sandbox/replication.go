@@ -79,14 +79,14 @@ func (s *Sandbox) attach(ctx context.Context, replica, primary *Node) error {
 // waitReplicationStarted waits, after a restart, until a node that has a
 // primary configured has started its replication threads. The IO thread may
 // still be connecting if its primary is down; that is not an error here.
-func waitReplicationStarted(ctx context.Context, s *Sandbox, n *Node) error {
+func (s *Sandbox) waitReplicationStarted(ctx context.Context, n *Node) error {
 	db, err := sql.Open("mysql", s.DSN(n.Name, AppUser, AppPassword))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	return waitSlaveThreads(ctx, db, n, func(io, sql string) bool {
-		return io == "" || sql == "Yes" && (io == "Yes" || io == "Connecting")
+		return io == "" || sql == "Yes" && io != "No"
 	})
 }
 

@@ -292,7 +292,7 @@ func (s *Sandbox) Start(name string) error {
 	if err := s.waitReady(ctx, n); err != nil {
 		return err
 	}
-	return waitReplicationStarted(ctx, s, n)
+	return s.waitReplicationStarted(ctx, n)
 }
 
 // refresh takes the pids from the state file, which another handle (another

@@ -1,14 +1,19 @@
 package sandbox_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/switchyard/switchyard/sandbox"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
@@ -321,4 +326,65 @@ func BenchmarkUp(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A test binary that dies (crash, kill -9, timeout) must not leak mariadbd:
+// run a helper test in a child process, kill it, and watch its nodes go.
+func TestNodesDieWithTestProcess(t *testing.T) {
+	if os.Getenv("SWITCHYARD_SANDBOX_HELPER") != "" {
+		t.Skip("helper process")
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldSandbox$", "-test.v")
+	cmd.Env = append(os.Environ(), "SWITCHYARD_SANDBOX_HELPER=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "SANDBOX "); ok {
+			f := strings.Fields(rest)
+			// The dying helper cannot remove its directory (sandboxtest's temp root).
+			t.Cleanup(func() { os.RemoveAll(filepath.Dir(f[0])) })
+			for _, p := range f[1:] {
+				pid, _ := strconv.Atoi(p)
+				pids = append(pids, pid)
+			}
+			break
+		}
+	}
+	if len(pids) != 2 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper did not report its node pids: %v", pids)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, pid := range pids {
+		for processExists(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, pid := range pids {
+		if processExists(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("mariadbd pid %d outlived its killed test process", pid)
+		}
+	}
+}
+
+// TestHelperHoldSandbox is the child of TestNodesDieWithTestProcess.
+func TestHelperHoldSandbox(t *testing.T) {
+	if os.Getenv("SWITCHYARD_SANDBOX_HELPER") == "" {
+		t.Skip("only runs as a helper process")
+	}
+	sb := sandboxtest.New(t, sandboxtest.Replicas(1))
+	fmt.Printf("SANDBOX %s %d %d\n", sb.Dir, sb.Nodes[0].Pid, sb.Nodes[1].Pid)
+	time.Sleep(time.Minute) // until killed
 }

@@ -15,7 +15,7 @@ GRANT ALL PRIVILEGES ON shop.* TO 'app'@'%';
 -- Switchyard's monitor: health checks, heartbeat, promotion, repointing and
 -- fencing without SUPER.
 CREATE USER 'switchyard_mon'@'%' IDENTIFIED BY 'monitor';
-GRANT PROCESS, REPLICA MONITOR, BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN,
+GRANT PROCESS, RELOAD, REPLICA MONITOR, BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN,
       READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO 'switchyard_mon'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON switchyard.* TO 'switchyard_mon'@'%';
 

@@ -31,6 +31,9 @@ type HandshakeConfig struct {
 	RSAKey           *rsa.PrivateKey // optional: full auth without TLS via the public-key request
 }
 
+// maxHandshakePacket limits packets read before the client is authenticated.
+const maxHandshakePacket = 128 << 10
+
 // DefaultServerCaps is what Accept offers when HandshakeConfig.Caps is 0.
 const DefaultServerCaps = ClientLongPassword | ClientFoundRows | ClientLongFlag | ClientConnectWithDB |
 	ClientNoSchema | ClientCompress | ClientODBC | ClientLocalFiles | ClientIgnoreSpace | ClientProtocol41 |
@@ -75,6 +78,12 @@ func Accept(c *Conn, cfg *HandshakeConfig) (*ClientHello, error) {
 		return nil, err
 	}
 	c.scramble = scramble
+	// Bound what an unauthenticated peer can make us buffer; the largest
+	// legitimate response carries 64 KiB of connection attributes.
+	if c.MaxPacket == 0 || c.MaxPacket > maxHandshakePacket {
+		defer func(limit int) { c.MaxPacket = limit }(c.MaxPacket)
+		c.MaxPacket = maxHandshakePacket
+	}
 	offer := cfg.Caps
 	if offer == 0 {
 		offer = DefaultServerCaps

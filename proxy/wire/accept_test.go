@@ -403,9 +403,25 @@ func TestAcceptMalformedHandshakes(t *testing.T) {
 		}
 		c.Close()
 	}
+	// An oversized response is refused from its header: the server does
+	// not wait for 16 MiB of payload.
+	c, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := NewConn(c)
+	conn.ReadPacket()
+	c.Write([]byte{0xff, 0xff, 0xff, 1})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.ReadPacket(); err == nil {
+		t.Error("server answered an oversized handshake response")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("server kept waiting for the payload of an oversized handshake response")
+	}
+	c.Close()
 	// The server still works.
 	if _, err := querySelect(t, dsn(s, "app", "secret", ""), "1"); err != nil {
 		t.Fatal(err)
 	}
-	s.waitCounts(t, 1, len(garbage))
+	s.waitCounts(t, 1, len(garbage)+1)
 }

@@ -57,8 +57,8 @@ type Conn struct {
 	tls bool
 	hdr [4]byte
 
-	// Set by Accept for ChangeUser: the handshake's challenge and the
-	// negotiated client capabilities.
+	// Handshake state: the challenge (Accept keeps it for ChangeUser) and
+	// the negotiated capabilities.
 	scramble []byte
 	peerCaps uint32
 }
@@ -137,7 +137,8 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 // ReadRaw reads one physical packet, header included, for relaying it
 // unchanged with WriteRaw. A payload of exactly MaxPayload bytes means the
 // logical packet continues in the next physical packet. The slice is valid
-// until the next read on c.
+// until the next read on c. MaxPacket applies to each physical packet; a
+// relay that must bound whole logical packets counts them itself.
 func (c *Conn) ReadRaw() ([]byte, error) {
 	c.releaseBig()
 	start, n, err := c.readPhys()

