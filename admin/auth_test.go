@@ -2,15 +2,27 @@ package admin
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/pem"
+	"errors"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/topology"
@@ -96,7 +108,9 @@ func TestLimiterWindow(t *testing.T) {
 // TestGarbageInput sends junk at every stage of the protocol; each bad
 // connection is closed or answered with an error and the port keeps serving.
 func TestGarbageInput(t *testing.T) {
-	e := startAdmin(t, testConfig(), testView())
+	cfg := testConfig()
+	cfg.Limits.HandshakeTimeout = config.Duration(500 * time.Millisecond)
+	e := startAdmin(t, cfg, testView())
 	good := e.db(t, "admin", "admin")
 	good.SetMaxOpenConns(1)
 	if _, err := good.Exec("SELECT 1"); err != nil {
@@ -117,14 +131,18 @@ func TestGarbageInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(20 * time.Second))
 		if _, err := io.ReadFull(bufio.NewReader(c), make([]byte, 4)); err != nil { // greeting header
 			t.Fatalf("%s: no greeting: %v", name, err)
 		}
 		c.Write(payload)
-		// The server answers with an error and/or closes; it must not hang
-		// past the deadline or crash.
-		io.Copy(io.Discard, c)
+		// The server answers with an error and/or closes, at the latest
+		// when the handshake timeout expires; it never waits for more.
+		_, err = io.Copy(io.Discard, c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: the server kept the connection open past the handshake timeout", name)
+		}
 		c.Close()
 		if _, err := good.Exec("SELECT 1"); err != nil {
 			t.Fatalf("after %s: the admin port stopped serving: %v", name, err)
@@ -174,4 +192,49 @@ func loginRaw(t *testing.T, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	return c.Conn.Conn
+}
+
+// TestTLS offers the configured certificate; plain clients still connect.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "switchyard-admin-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.TLS.Client.Enabled = true
+	cfg.TLS.Client.Cert = filepath.Join(dir, "cert.pem")
+	cfg.TLS.Client.Key = filepath.Join(dir, "key.pem")
+	os.WriteFile(cfg.TLS.Client.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(cfg.TLS.Client.Key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	e := startAdmin(t, cfg, testView())
+
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = "admin", "admin", "tcp", e.addr
+	c.TLS = &tls.Config{InsecureSkipVerify: true} // go-sql-driver fails when the server offers no TLS
+	connector, err := mysql.NewConnector(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	if _, err := db.Exec("SHOW SERVERS"); err != nil {
+		t.Fatalf("TLS connection: %v", err)
+	}
+	if _, err := e.db(t, "admin", "admin").Exec("SHOW SERVERS"); err != nil {
+		t.Fatalf("plain connection to a TLS-capable port: %v", err)
+	}
 }

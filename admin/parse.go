@@ -176,6 +176,11 @@ func (p *parser) command() (*command, error) {
 		c.kind = cmdResetDigests
 		return c, nil
 	case p.keyword("HELP"):
+		// The mariadb CLI keeps a bare "help" for itself and sends
+		// "help 'topic'" to the server: any topic lists the commands.
+		if t := p.peek(); t.kind == tokWord || t.kind == tokString {
+			p.pos++
+		}
 		c.kind = cmdHelp
 		return c, nil
 	case p.keyword("SELECT"):

@@ -43,6 +43,7 @@ func TestParseCommand(t *testing.T) {
 		{"RESET QUERY DIGESTS", command{kind: cmdResetDigests}},
 		{"help", command{kind: cmdHelp}},
 		{"HELP;", command{kind: cmdHelp}},
+		{"help 'admin'", command{kind: cmdHelp}},
 		{"SHOW DATABASES", command{kind: cmdShowDatabases}},
 		{"SHOW WARNINGS", command{kind: cmdShowWarnings}},
 		{"SHOW VARIABLES LIKE 'version%'", command{kind: cmdShowVariables, like: "version%", has: true}},

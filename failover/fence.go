@@ -46,31 +46,37 @@ func (m *Manager) fenceDB(ctx context.Context, srv *topology.Server) string {
 	return strings.Join(done, ", ")
 }
 
-// killAll kills the connections whose ids query returns (with a
-// description as second column) and returns the descriptions of those
-// killed.
-func killAll(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+// conn is a server connection from one of the connection lists in sql.go.
+type conn struct {
+	id   int64
+	desc string // id, user, host, command, state...
+}
+
+// listConns runs a connection list query (id, description).
+func listConns(ctx context.Context, db *sql.DB, query string, args ...any) ([]conn, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	type conn struct {
-		id   int64
-		desc string
-	}
+	defer rows.Close()
 	var conns []conn
 	for rows.Next() {
 		var c conn
 		var desc sql.NullString
 		if err := rows.Scan(&c.id, &desc); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		c.desc = fmt.Sprintf("%d %s", c.id, desc.String)
 		conns = append(conns, c)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	return conns, rows.Err()
+}
+
+// killAll kills the connections query lists and returns the descriptions
+// of those killed.
+func killAll(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	conns, err := listConns(ctx, db, query, args...)
+	if err != nil {
 		return nil, err
 	}
 	var killed []string

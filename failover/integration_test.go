@@ -241,7 +241,7 @@ func TestKillPrimary(t *testing.T) {
 		t.Errorf("epoch %d, db1 %s, %s %s", snap.Epoch, snap.Server("db1").Role, first, snap.Server(first).Role)
 	}
 	ev := lastEvent(t, c.m, KindFailover)
-	checkPhases(t, ev, PhaseSuspected, PhaseConfirmed, PhaseCandidateChosen, PhaseCaughtUp, PhaseFenced, PhasePromoted, PhaseReplicasRepointed, PhaseWritesResumed)
+	checkPhases(t, ev, PhaseSuspected, PhaseConfirmed, PhaseCandidateChosen, PhaseCaughtUp, PhaseFenced, PhasePromoted, PhaseWritesResumed, PhaseReplicasRepointed)
 	if ev.Result != ResultSuccess || ev.Trigger != TriggerAuto || ev.OldPrimary != "db1" || ev.NewPrimary != first {
 		t.Errorf("event %+v", ev)
 	}
@@ -600,7 +600,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("switchover: %v (%+v)", err, ev)
 	}
-	checkPhases(t, ev, PhaseCandidateChosen, PhaseWritesHeld, PhaseFenced, PhaseCaughtUp, PhasePromoted, PhaseReplicasRepointed, PhaseWritesResumed)
+	checkPhases(t, ev, PhaseCandidateChosen, PhaseWritesHeld, PhaseFenced, PhaseCaughtUp, PhasePromoted, PhaseWritesResumed, PhaseReplicasRepointed)
 	t.Logf("write pause %s, %d rows acknowledged, fence: %s, phases: %s", ev.Duration(PhaseWritesHeld, PhaseWritesResumed), len(acked), ev.Fence, phaseOffsets(ev))
 	if len(clientErrors) > 0 {
 		t.Errorf("%d client errors, first: %s", len(clientErrors), clientErrors[0])

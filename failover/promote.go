@@ -102,13 +102,11 @@ func (m *Manager) failover(ctx context.Context, ev *Event, target string) error 
 	ev.phase(PhaseFenced, m.now())
 
 	semi := semiSyncInUse(snap)
-	pos, warnings, err := m.promoteAndRepoint(ctx, ev, chosen, cands, semi)
+	warnings, err := m.promoteAndRepoint(ctx, ev, chosen, cands, semi, nil)
 	ev.Warnings = append(ev.Warnings, warnings...)
 	if err != nil {
 		return fail(ResultFailed, err.Error())
 	}
-	m.publish(chosen.Server.Name, pos, nil)
-	ev.phase(PhaseWritesResumed, m.now())
 	ev.Result = ResultSuccess
 	m.mu.Lock()
 	m.lastFailover = m.now()
@@ -233,23 +231,34 @@ func (m *Manager) catchUp(ctx context.Context, c *candidate, pos gtid.Set, timeo
 	return nil
 }
 
-// promoteAndRepoint makes c writable, then points every other reachable
-// replica at it in parallel. It returns c's position at promotion. Nothing
-// is repointed unless the promotion succeeded; a failed promotion restarts
-// c's replication so the cluster is as it was.
-func (m *Manager) promoteAndRepoint(ctx context.Context, ev *Event, c *candidate, cands []candidate, semi bool) (gtid.Set, []string, error) {
+// promoteAndRepoint makes c writable, publishes it as the primary (writes
+// resume), and points every other reachable replica at it in parallel.
+// Writes resume right after the promotion, before the replicas are
+// repointed, except with semi-synchronous replication: a semi-sync primary
+// with no replica connected would stall every write for
+// rpl_semi_sync_master_timeout. Nothing is repointed unless the promotion
+// succeeded; a failed promotion restarts c's replication so the cluster is
+// as it was.
+func (m *Manager) promoteAndRepoint(ctx context.Context, ev *Event, c *candidate, cands []candidate, semi bool, oldRole *topology.Role) ([]string, error) {
 	src, err := sourceFromAddr(c.Server.Addr, m.cfg.Load().Replication)
 	if err != nil {
-		return gtid.Set{}, nil, err
+		return nil, err
 	}
 	pos, err := m.promote(ctx, c, semi)
 	if err != nil {
 		if db, derr := m.db(&c.Server); derr == nil {
 			execAll(context.WithoutCancel(ctx), db, startReplicationSQL(c.State.Flavor))
 		}
-		return gtid.Set{}, nil, fmt.Errorf("promote %s: %w", c.Server.Name, err)
+		return nil, fmt.Errorf("promote %s: %w", c.Server.Name, err)
 	}
 	ev.phase(PhasePromoted, m.now())
+	resume := func() {
+		m.publish(c.Server.Name, pos, oldRole)
+		ev.phase(PhaseWritesResumed, m.now())
+	}
+	if !semi {
+		resume()
+	}
 	targets := repointed(cands, c)
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
@@ -268,7 +277,10 @@ func (m *Manager) promoteAndRepoint(ctx context.Context, ev *Event, c *candidate
 		}
 	}
 	ev.phase(PhaseReplicasRepointed, m.now())
-	return pos, warnings, nil
+	if semi {
+		resume()
+	}
+	return warnings, nil
 }
 
 // repointed lists the reachable replicas other than c.

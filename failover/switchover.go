@@ -119,14 +119,12 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 	ev.phase(PhaseCaughtUp, m.now())
 
 	semi := semiSyncInUse(snap)
-	pos, warnings, err := m.promoteAndRepoint(ctx, &ev, c, cands, semi)
+	replica := topology.RoleReplica
+	warnings, err := m.promoteAndRepoint(ctx, &ev, c, cands, semi, &replica)
 	ev.Warnings = append(ev.Warnings, warnings...)
 	if err != nil {
 		return abort(err.Error())
 	}
-	replica := topology.RoleReplica
-	m.publish(c.Server.Name, pos, &replica)
-	ev.phase(PhaseWritesResumed, m.now())
 	if lock != nil {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		if killed, err := killAll(uctx, odb, lockWaitersSQL); err != nil {
@@ -146,17 +144,25 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 }
 
 // drain waits, up to bound, until no transaction is open on the old
-// primary; it returns how many still are.
+// primary; it returns how many still are. Transactions still open after a
+// second are logged, so an operator sees what a switchover waits for.
 func (m *Manager) drain(ctx context.Context, db *sql.DB, bound time.Duration) int {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	q := "SELECT COUNT(*) FROM (" + openTransactionsSQL + ") t"
+	logAt := time.Now().Add(time.Second)
 	for {
 		var n int
-		if err := db.QueryRowContext(ctx, q).Scan(&n); err == nil && n == 0 {
+		err := db.QueryRowContext(ctx, q).Scan(&n)
+		switch {
+		case err == nil && n == 0:
 			return 0
-		} else if err != nil && ctx.Err() != nil {
+		case err != nil && ctx.Err() != nil:
 			return 1 // unknown: treat as still open
+		case !logAt.IsZero() && time.Now().After(logAt):
+			logAt = time.Time{}
+			open, _ := listConns(ctx, db, openTransactionsSQL)
+			m.log.Info("switchover: waiting for transactions on the old primary", "open", n, "transactions", open)
 		}
 		select {
 		case <-ctx.Done():

@@ -7,6 +7,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -363,5 +365,37 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDashboardUsesExportedMetrics keeps configs/grafana-dashboard.json in
+// step with the metric names.
+func TestDashboardUsesExportedMetrics(t *testing.T) {
+	b, err := os.ReadFile("../configs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := topology.NewView([]topology.Server{{Name: "db2", IsReplica: true, LagMs: 5, Reachable: true}})
+	proxy := &fakeProxy{pools: []admin.Pool{{Server: "db2", User: "app"}}}
+	fo := &fakeFailover{state: "healthy", events: []admin.Event{{ID: 1, Kind: "failover", Result: "success",
+		Phases: []admin.Phase{{Name: "suspected", At: time.Now()}}}}}
+	m := New(Deps{View: view, Proxy: proxy, Failover: fo, Digests: digest.New(digest.Options{})})
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, f := range fams {
+		exported[f.GetName()] = true
+	}
+	used := regexp.MustCompile(`\b(switchyard|go|process)_[a-z_]+`).FindAllString(string(b), -1)
+	if len(used) < 20 {
+		t.Fatalf("the dashboard uses only %d metric names", len(used))
+	}
+	for _, name := range used {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if !exported[base] {
+			t.Errorf("dashboard uses %s, which is not exported", name)
+		}
 	}
 }

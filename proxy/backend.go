@@ -158,7 +158,7 @@ func (b *backend) exec(sql string) error {
 }
 
 // drain reads one complete response, discarding it; an ERR packet becomes a
-// *backendError, I/O and protocol failures mark the connection broken.
+// *wire.Error, I/O and protocol failures mark the connection broken.
 func (b *backend) drain() error { return b.drainPhase(phFirst) }
 
 // drainPhase is drain for a response starting in phase ph.
@@ -223,28 +223,14 @@ func (b *backend) queryRow(sql string) ([]byte, error) {
 	}
 }
 
-// backendError is an ERR packet from a server.
-type backendError struct {
-	code  uint16
-	state string
-	msg   string
-}
-
-func (e *backendError) Error() string {
-	return fmt.Sprintf("ERROR %d (%s): %s", e.code, e.state, e.msg)
-}
-
-func parseBackendError(payload []byte) *backendError {
+func parseBackendError(payload []byte) *wire.Error {
 	code, state, msg := wire.ParseErr(payload)
-	return &backendError{code: code, state: state, msg: msg}
+	return &wire.Error{Code: code, State: state, Message: msg}
 }
 
 // isNetErr reports whether err is an I/O failure (as opposed to an ERR
 // packet), i.e. the connection is unusable.
 func isNetErr(err error) bool {
-	var be *backendError
-	if errors.As(err, &be) {
-		return false
-	}
-	return err != nil && !errors.As(err, &be)
+	var we *wire.Error
+	return err != nil && !errors.As(err, &we)
 }

@@ -87,7 +87,18 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 		var primary bool
 		b, route, primary, err = s.acquire(r)
 		if err != nil {
-			return nil, res, route, err
+			if !primary || !isConnectErr(err) {
+				return nil, res, route, err
+			}
+			// The primary cannot be reached: wait for the topology to change
+			// (a failover), bounded by the write hold.
+			if holdUntil.IsZero() {
+				holdUntil = time.Now().Add(s.srv.maxHold())
+			}
+			if werr := s.waitChange(holdUntil); werr != nil {
+				return nil, res, route, werr
+			}
+			continue
 		}
 		sent := false
 		err = s.prepareBackend(b, r)
@@ -116,7 +127,7 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			s.releaseAfterFailure(b)
 			return b, res, route, err
 		}
-		var be *backendError
+		var be *wire.Error
 		if errors.As(err, &be) { // replay or re-prepare failed with an ERR packet
 			s.releaseAfterFailure(b)
 			return b, res, route, err
@@ -153,6 +164,15 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			}
 		}
 	}
+}
+
+// isConnectErr reports a failure to reach a server (as opposed to the
+// server refusing the login, the pool being exhausted, or a routing error).
+func isConnectErr(err error) bool {
+	var se *sqlError
+	var pe *poolExhausted
+	var we *wire.Error
+	return !errors.As(err, &se) && !errors.As(err, &pe) && !errors.As(err, &we)
 }
 
 // isSendErr reports a failure that happened before the backend could have
@@ -447,8 +467,8 @@ func (s *session) sync(b *backend) error {
 		}
 		if err != nil && first == nil {
 			first = err
-			if be, ok := err.(*backendError); ok && cmd[0] == wire.ComQuery {
-				be.msg += " (replaying session state: " + string(cmd[1:]) + ")"
+			if be, ok := err.(*wire.Error); ok && cmd[0] == wire.ComQuery {
+				be.Message += " (replaying session state: " + string(cmd[1:]) + ")"
 			}
 		}
 	}

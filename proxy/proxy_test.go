@@ -371,8 +371,8 @@ func TestProxy(t *testing.T) {
 		if err := r.send([]byte{wire.ComStmtExecute, 99, 0, 0, 0, 0, 1, 0, 0, 0}); err != nil {
 			t.Fatal(err)
 		}
-		var be *backendError
-		if err := r.drain(); !errors.As(err, &be) || be.code != wire.ErrUnknownStmt {
+		var be *wire.Error
+		if err := r.drain(); !errors.As(err, &be) || be.Code != wire.ErrUnknownStmt {
 			t.Fatalf("unknown statement: %v", err)
 		}
 	})
@@ -460,8 +460,8 @@ func TestProxy(t *testing.T) {
 		if err := r.send(append([]byte{wire.ComInitDB}, "nosuchdb"...)); err != nil {
 			t.Fatal(err)
 		}
-		var be *backendError
-		if err := r.drain(); !errors.As(err, &be) || be.code != wire.ErrBadDB {
+		var be *wire.Error
+		if err := r.drain(); !errors.As(err, &be) || be.Code != wire.ErrBadDB {
 			t.Fatalf("bad db: %v", err)
 		}
 		// COM_STATISTICS: a string reply from a backend.
@@ -504,7 +504,7 @@ func TestProxy(t *testing.T) {
 		if err := r.send([]byte{0x55}); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.drain(); !errors.As(err, &be) || be.code != wire.ErrUnknownCom {
+		if err := r.drain(); !errors.As(err, &be) || be.Code != wire.ErrUnknownCom {
 			t.Fatalf("unknown command: %v", err)
 		}
 		if got, err := r.queryRow("SELECT 3"); err != nil || string(got) != "3" {
@@ -582,29 +582,20 @@ func TestProxy(t *testing.T) {
 	})
 
 	t.Run("Blob32MiB", func(t *testing.T) {
+		// Echoed through the server (no table: disk speed is not the point):
+		// 32 MiB crosses the 16 MiB packet boundary both ways, as a binary
+		// protocol parameter and as compressed query text.
 		e := newEnvOn(t, sb, nil)
-		for _, params := range blobVariants() {
-			t0 := time.Now()
+		blob := make([]byte, 32<<20+17)
+		rand.Read(blob)
+		for _, params := range []string{"maxAllowedPacket=0", "maxAllowedPacket=0&interpolateParams=true&compress=true"} {
 			c := e.conn(t, params)
-			if os.Getenv("BLOB_DIRECT") != "" {
-				db, _ := sql.Open("mysql", sb.DSN("db1", "app", "app")+"&"+params)
-				defer db.Close()
-				c, _ = db.Conn(context.Background())
-			}
-			defer func() { t.Logf("%s: %v", params, time.Since(t0)) }()
-			blob := make([]byte, 32<<20+17)
-			rand.Read(blob)
-			mustExec(t, c, "REPLACE INTO pt.kv (k, v, b) VALUES (100, 'blob', ?)", blob)
 			var got []byte
-			if err := c.QueryRowContext(context.Background(), "SELECT b FROM pt.kv WHERE k = 100").Scan(&got); err != nil {
+			if err := c.QueryRowContext(context.Background(), "SELECT ?", blob).Scan(&got); err != nil {
 				t.Fatalf("%s: %v", params, err)
 			}
 			if !bytes.Equal(got, blob) {
 				t.Fatalf("%s: blob differs (len %d)", params, len(got))
-			}
-			var n int
-			if err := c.QueryRowContext(context.Background(), "SELECT LENGTH(b) FROM pt.kv WHERE k = ?", 100).Scan(&n); err != nil || n != len(blob) {
-				t.Fatalf("%s: LENGTH = %d, %v", params, n, err)
 			}
 		}
 	})
@@ -697,8 +688,8 @@ func TestProxy(t *testing.T) {
 		// An oversized packet: ERR 1153, then closed.
 		r := rawConn(t, e.addr, 0)
 		r.send(append([]byte{wire.ComQuery}, bytes.Repeat([]byte("x"), 2<<20)...))
-		var be *backendError
-		if err := r.drain(); !errors.As(err, &be) || be.code != wire.ErrNetPacketTooLarge {
+		var be *wire.Error
+		if err := r.drain(); !errors.As(err, &be) || be.Code != wire.ErrNetPacketTooLarge {
 			t.Fatalf("oversized: %v", err)
 		}
 		mustExec(t, good, "SELECT 1") // everyone else is unaffected
@@ -759,11 +750,4 @@ func readAll(nc net.Conn) ([]byte, error) {
 			return out, nil
 		}
 	}
-}
-
-func blobVariants() []string {
-	if v := os.Getenv("BLOB_VARIANT"); v != "" {
-		return []string{v}
-	}
-	return []string{"maxAllowedPacket=0", "maxAllowedPacket=0&compress=true"}
 }

@@ -320,9 +320,9 @@ func (s *session) sendError(err error) error {
 	if errors.As(err, &se) {
 		return s.writeErr(se.code, se.state, se.msg)
 	}
-	var be *backendError
+	var be *wire.Error
 	if errors.As(err, &be) {
-		return s.writeErr(be.code, be.state, be.msg)
+		return s.writeErr(be.Code, be.State, be.Message)
 	}
 	var pe *poolExhausted
 	if errors.As(err, &pe) {

@@ -73,7 +73,8 @@ func classify(sql []byte, noBackslash bool) (Class, bool) {
 // NextStatement splits the first statement off a multi-statement text:
 // stmt is the first statement without its ';', rest is what follows it.
 // Compound statements (CREATE PROCEDURE ... BEGIN ...; END) are not split.
-// Callers loop until rest is empty.
+// Callers loop until rest is empty; the last stmt may hold only whitespace
+// and comments.
 func NextStatement(sql []byte) (stmt, rest []byte) {
 	l := lexer{sql: sql}
 	s := scanner{l: &l}
@@ -195,9 +196,7 @@ func (s *scanner) observe(t token, kw kwID) {
 			s.pendingVar = true
 		}
 	case tSysVar:
-		if sessionDependentSysVar(sql[t.start+2 : t.end]) {
-			s.flags |= FlagSessionDependent
-		}
+		s.flags |= sysVarFlags(sql[t.start+2 : t.end])
 	case tPunct:
 		if isPunct("(") && s.prevKind == tWord {
 			s.flags |= functionFlags(s.prevKw)
@@ -266,17 +265,25 @@ func functionFlags(kw kwID) Flags {
 	return 0
 }
 
-// sessionDependentSysVar reports whether @@name (without the @@) holds a
-// value of the connection's previous statements.
-func sessionDependentSysVar(name []byte) bool {
-	for _, scope := range [...]string{"session.", "local."} {
+// sysVarFlags is what reading @@name (without the @@) implies: values of
+// the connection's previous statements are session-dependent; read_only
+// belongs to the server, and a client asking it through the proxy wants to
+// know whether it can write, so the primary answers.
+func sysVarFlags(name []byte) Flags {
+	for _, scope := range [...]string{"session.", "local.", "global."} {
 		if len(name) > len(scope) && eqFold(name[:len(scope)], scope) {
 			name = name[len(scope):]
 			break
 		}
 	}
-	return eqFold(name, "last_insert_id") || eqFold(name, "identity") || eqFold(name, "insert_id") ||
-		eqFold(name, "warning_count") || eqFold(name, "error_count") || eqFold(name, "last_gtid")
+	switch {
+	case eqFold(name, "last_insert_id"), eqFold(name, "identity"), eqFold(name, "insert_id"),
+		eqFold(name, "warning_count"), eqFold(name, "error_count"), eqFold(name, "last_gtid"):
+		return FlagSessionDependent
+	case eqFold(name, "read_only"), eqFold(name, "innodb_read_only"), eqFold(name, "super_read_only"):
+		return FlagServerSpecific
+	}
+	return 0
 }
 
 func (s *scanner) isPunct(t token, p byte) bool {

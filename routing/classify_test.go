@@ -100,3 +100,41 @@ func TestClassifyTable(t *testing.T) {
 		}
 	}
 }
+
+// Classify and DigestHash allocate nothing, for every statement of the table.
+func TestClassifyAllocs(t *testing.T) {
+	for _, c := range loadStatements(t) {
+		sql := []byte(c.sql)
+		if n := testing.AllocsPerRun(5, func() { Classify(sql) }); n != 0 {
+			t.Errorf("Classify(%q) allocates %v times", c.sql, n)
+		}
+		if n := testing.AllocsPerRun(5, func() { DigestHash(sql) }); n != 0 {
+			t.Errorf("DigestHash(%q) allocates %v times", c.sql, n)
+		}
+	}
+}
+
+func TestNextStatement(t *testing.T) {
+	cases := []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT 1", []string{"SELECT 1"}},
+		{"SELECT 1; SELECT 2", []string{"SELECT 1", " SELECT 2"}},
+		{"SELECT ';'; SET @a = 1;", []string{"SELECT ';'", " SET @a = 1"}},
+		{"SELECT 1 /* ; */; -- ;\nSELECT 2", []string{"SELECT 1 /* ; */", " -- ;\nSELECT 2"}},
+		{"CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END; CALL p()", []string{"CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END; CALL p()"}},
+		{"SELECT 'x", []string{"SELECT 'x"}},
+	}
+	for _, c := range cases {
+		var got []string
+		for rest := []byte(c.sql); len(rest) > 0; {
+			var stmt []byte
+			stmt, rest = NextStatement(rest)
+			got = append(got, string(stmt))
+		}
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("NextStatement(%q) = %q, want %q", c.sql, got, c.want)
+		}
+	}
+}

@@ -280,6 +280,9 @@ func copyTree(src, dst string) error {
 	})
 }
 
+// copyFile copies src to dst sparsely: a fresh datadir is mostly zeros
+// (redo log, system tablespace), so skipping zero blocks makes each node
+// cost about 2 MB of writes instead of 34 MB.
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -290,9 +293,54 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, rerr := io.ReadFull(in, buf)
+		if err := writeNonZero(out, buf[:n], off); err != nil {
+			out.Close()
+			return err
+		}
+		off += int64(n)
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			out.Close()
+			return rerr
+		}
+	}
+	if err := out.Truncate(off); err != nil { // extends over a trailing hole
 		out.Close()
 		return err
 	}
 	return out.Close()
+}
+
+const block = 4096
+
+var zeroBlock [block]byte
+
+// writeNonZero writes the runs of non-zero blocks of chunk at off.
+func writeNonZero(out *os.File, chunk []byte, off int64) error {
+	isZero := func(i int) bool {
+		b := chunk[i:min(i+block, len(chunk))]
+		return bytes.Equal(b, zeroBlock[:len(b)])
+	}
+	for i := 0; i < len(chunk); {
+		j := i
+		for j < len(chunk) && !isZero(j) {
+			j += block
+		}
+		if j > i {
+			if _, err := out.WriteAt(chunk[i:min(j, len(chunk))], off+int64(i)); err != nil {
+				return err
+			}
+		}
+		for j < len(chunk) && isZero(j) {
+			j += block
+		}
+		i = j
+	}
+	return nil
 }

@@ -86,24 +86,24 @@ type Server struct {
 	Weight     int
 
 	// Written by health monitors.
-	Reachable      bool
-	CheckedAt      time.Time
-	FailedChecks   int    // consecutive failed checks
-	LastError      string // last check error, "" when healthy
-	Flavor         Flavor
-	Version        string
-	ServerID       uint32
-	ReadOnly       bool
-	IsReplica      bool   // has a replication source configured
-	SourceAddr     string // host:port it replicates from
-	IOThread       bool   // replication IO thread running and connected
-	SQLThread      bool
-	ReplError      string   // last IO/SQL error
-	LagMs          int64    // -1 = unknown or replication broken (never "0 lag")
-	LagEligible    bool     // within max_replica_lag, with hysteresis applied
-	GTID           gtid.Set // applied position (gtid_slave_pos/gtid_current_pos, gtid_executed)
-	GTIDBinlog     gtid.Set // binlog position (gtid_binlog_pos), for errant checks
-	SemiSyncSource bool
+	Reachable       bool
+	CheckedAt       time.Time
+	FailedChecks    int    // consecutive failed checks
+	LastError       string // last check error, "" when healthy
+	Flavor          Flavor
+	Version         string
+	ServerID        uint32
+	ReadOnly        bool
+	IsReplica       bool   // has a replication source configured
+	SourceAddr      string // host:port it replicates from
+	IOThread        bool   // replication IO thread running and connected
+	SQLThread       bool
+	ReplError       string   // last IO/SQL error
+	LagMs           int64    // -1 = unknown or replication broken (never "0 lag")
+	LagEligible     bool     // within max_replica_lag, with hysteresis applied
+	GTID            gtid.Set // applied position (gtid_slave_pos/gtid_current_pos, gtid_executed)
+	GTIDBinlog      gtid.Set // binlog position (gtid_binlog_pos), for errant checks
+	SemiSyncSource  bool
 	SemiSyncReplica bool
 
 	// Written by failover (decisions) and admin.
