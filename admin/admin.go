@@ -88,6 +88,7 @@ func (a *Admin) Serve(ln net.Listener) error {
 	a.lns = append(a.lns, ln)
 	a.mu.Unlock()
 	a.log.Info("admin port listening", "addr", ln.Addr().String())
+	backoff := 5 * time.Millisecond
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -97,12 +98,17 @@ func (a *Admin) Serve(ln net.Listener) error {
 			if closed {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("admin: accept: %w", err)
 			}
-			return fmt.Errorf("admin: accept: %w", err)
+			// Out of file descriptors and the like: the admin port is how
+			// an operator investigates, so keep it alive and retry.
+			a.log.Warn("admin accept failed; retrying", "err", err, "in", backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = 5 * time.Millisecond
 		if !a.track(nc) {
 			nc.Close()
 			continue
@@ -192,6 +198,10 @@ func (a *Admin) serveConn(nc net.Conn) {
 	a.log.Info("admin login", "client", remote, "user", h.user)
 	nc.SetDeadline(time.Time{})
 	for !conn.Closed() {
+		// Idle admin sessions give their slot back after limits.idle_timeout.
+		if idle := a.d.Config().Limits.IdleTimeout.D(); idle > 0 {
+			nc.SetReadDeadline(time.Now().Add(idle))
+		}
 		if err := conn.HandleCommand(); err != nil {
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/routing"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
@@ -23,6 +24,9 @@ import (
 func TestAdminPortAgainstSandbox(t *testing.T) {
 	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
 	cfg := sb.Config()
+	// The machine running the tests may be heavily loaded: a check that is
+	// merely slow must not make a server look down here.
+	cfg.Health.Timeout = config.Duration(3 * time.Second)
 	cfg.Path = "/etc/switchyard/test.yaml"
 	var servers []topology.Server
 	for _, s := range cfg.Servers {

@@ -71,7 +71,13 @@ func TestFailedLoginsAreRateLimited(t *testing.T) {
 			t.Fatalf("attempt %d: %v", i, me)
 		}
 	}
-	// Blocked now, even with the right password.
+	// The client sees the ERR packet just before the server counts the
+	// failure: wait for the count, then the host is blocked even with the
+	// right password.
+	eventually(t, 5*time.Second, "the fifth failure to be counted", func() bool {
+		_, blocked := e.a.limiter.blocked("127.0.0.1")
+		return blocked
+	})
 	if me := mysqlErr(t, e.db(t, "admin", "admin"), "SELECT 1"); me.Number != 1129 {
 		t.Fatalf("after 5 failures: %v, want 1129 host blocked", me)
 	}

@@ -10,9 +10,10 @@ import (
 	"github.com/switchyard/switchyard/topology"
 )
 
-// Deps is what the admin port reads and controls. Proxy and Failover are
-// small interfaces so the admin port does not depend on how they are built;
-// either may be nil (their commands then answer with an error).
+// Deps is what the admin port reads and controls. Config and View are
+// required. Proxy and Failover are small interfaces so the admin port does
+// not depend on how they are built; either may be nil (their commands then
+// answer with an error), as may Reload and Digests.
 type Deps struct {
 	Config   func() *config.Config // the running configuration
 	Reload   func() error          // RELOAD CONFIG: re-read the config file; the error is shown unchanged

@@ -38,7 +38,10 @@ func (h *handler) HandleQuery(q string) (res *mysql.Result, err error) {
 			res, err = nil, opError("internal error while running the admin command; see the proxy log")
 		}
 	}()
-	c, err := parseCommand(q)
+	// go-mysql hands over the query without copying its packet buffer, which
+	// the next read reuses; names parsed from it (a switchover target, say)
+	// may outlive this call.
+	c, err := parseCommand(strings.Clone(q))
 	if err != nil {
 		return nil, mysql.NewError(mysql.ER_PARSE_ERROR, err.Error())
 	}

@@ -54,7 +54,7 @@ func prepareData(ctx context.Context, e *Env) error {
 	}); err != nil {
 		return err
 	}
-	return waitReplicated(ctx, e)
+	return waitReplicated(ctx, e, "SELECT COUNT(*) FROM bench.ryw", rywRows)
 }
 
 func insertRows(ctx context.Context, db *sql.DB, into string, n int, row func(i int) string) error {
@@ -71,8 +71,8 @@ func insertRows(ctx context.Context, db *sql.DB, into string, n int, row func(i 
 	return nil
 }
 
-// waitReplicated waits until each server holds the last table's rows.
-func waitReplicated(ctx context.Context, e *Env) error {
+// waitReplicated waits until query returns want on every configured server.
+func waitReplicated(ctx context.Context, e *Env, query string, want int) error {
 	for _, s := range e.Config.Servers {
 		db, err := open(s.Address, e.User, e.Pass)
 		if err != nil {
@@ -81,15 +81,15 @@ func waitReplicated(ctx context.Context, e *Env) error {
 		deadline := time.Now().Add(benchWait)
 		for {
 			var n int
-			err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM bench.ryw").Scan(&n)
-			if err == nil && n == rywRows {
+			err := db.QueryRowContext(ctx, query).Scan(&n)
+			if err == nil && n == want {
 				break
 			}
 			if time.Now().After(deadline) {
 				db.Close()
-				return fmt.Errorf("bench: %s has not replicated the bench tables after %v (rows %d, err %v)", s.Name, benchWait, n, err)
+				return fmt.Errorf("bench: %s has not replicated (%s = %d, want %d; err %v) after %v", s.Name, query, n, want, err, benchWait)
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 		db.Close()
 	}

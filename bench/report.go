@@ -38,17 +38,22 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "\nidle clients: %d connections held by `switchyard serve` (pid %d): RSS %.0f MiB (%.0f MiB before them, %.1f KiB per client)\n",
 			i.Clients, i.Pid, i.RSSMiB, i.BaseRSSMiB, i.PerClientKiB)
 	}
-	if len(rep.Goals) > 0 {
-		fmt.Fprintln(w, "\ngoals")
-		for _, g := range rep.Goals {
-			verdict := "NOT MET"
-			if g.Met {
-				verdict = "met"
-			}
-			fmt.Fprintf(w, "  %-45s %8.2f  want %-6s %s\n", g.What, g.Measured, g.Want, verdict)
-		}
-	}
+	writeGoals(w, rep.Goals)
 	return nil
+}
+
+func writeGoals(w io.Writer, goals []Goal) {
+	if len(goals) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\ngoals")
+	for _, g := range goals {
+		verdict := "NOT MET"
+		if g.Met {
+			verdict = "met"
+		}
+		fmt.Fprintf(w, "  %-55s %8.2f  want %-7s %s\n", g.What, g.Measured, g.Want, verdict)
+	}
 }
 
 // WriteJSON writes v (a Report or a DrillReport) as indented JSON.

@@ -225,12 +225,15 @@ func runOnce(ctx context.Context, wl Workload, t Target, user, pass string, warm
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1<<14)
-			for seq := 0; runCtx.Err() == nil; seq++ {
+			for seq := 0; ; seq++ {
 				t0 := time.Now()
 				n, err := wl.op(runCtx, w, seq)
 				el := time.Since(t0)
-				if runCtx.Err() != nil {
-					break // cut short by the end of the run, not an outcome
+				// Compare clocks, not runCtx.Err(): on a loaded machine the
+				// context's timer fires late, and operations failing on its
+				// already passed deadline are not outcomes.
+				if t0.Add(el).After(deadline) {
+					break
 				}
 				if t0.Before(start) {
 					continue // warm-up

@@ -211,20 +211,26 @@ func (l *writeLoad) fail(sent time.Time, err error) {
 func TestFailoverOnDocker(t *testing.T) {
 	cli := requireEngine(t)
 	t.Parallel()
-	sb := upSandbox(t, uniqueCluster("e2e"))
-	cfg := sb.Config()
-	cfg.TLS.Client.Enabled = false
-	cfg.Failover.AntiFlap = config.Duration(time.Second) // two failovers in one test
 	ctx := context.Background()
-
+	cluster := uniqueCluster("e2e")
 	// Replication over a second network: the replicas reach db1 there, the
-	// proxy only over the sandbox network.
+	// proxy only over the sandbox network. Created first, so that it is
+	// removed after the sandbox's containers.
 	repl := uniqueCluster("e2e-repl")
-	nw, err := cli.NetworkCreate(ctx, repl, network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelCluster: sb.Cluster}})
+	nw, err := cli.NetworkCreate(ctx, repl, network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelCluster: cluster}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cli.NetworkRemove(context.Background(), nw.ID) })
+	t.Cleanup(func() {
+		if err := cli.NetworkRemove(context.Background(), nw.ID); err != nil {
+			t.Errorf("remove network %s: %v", repl, err)
+		}
+		assertNothingLeft(t, cli, cluster)
+	})
+	sb := upSandbox(t, cluster)
+	cfg := sb.Config()
+	cfg.TLS.Client.Enabled = false
+	cfg.Failover.AntiFlap = config.Duration(time.Second) // two failovers in one test
 	for _, n := range sb.Nodes {
 		if err := cli.NetworkConnect(ctx, nw.ID, n.ContainerID, nil); err != nil {
 			t.Fatal(err)
@@ -248,6 +254,26 @@ func TestFailoverOnDocker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	t.Run("container started later joins the read pool", func(t *testing.T) {
+		ip := net.ParseIP(sb.Node("db1").IP).To4()
+		n := &SandboxNode{Name: "db4", ServerID: 4, IP: net.IPv4(ip[0], ip[1], ip[2], ip[3]+3).String()}
+		sb.Nodes = append(sb.Nodes, n)
+		bctx, cancel := context.WithTimeout(ctx, bootTimeout)
+		defer cancel()
+		for _, step := range []func(context.Context, *SandboxNode) error{sb.createNode, sb.startNode, sb.setupNode} {
+			if err := step(bctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, 20*time.Second, "db4 readable replica", func() error {
+			s := st.view.Load().Server("db4")
+			if s == nil || s.Role != topology.RoleReplica || !s.Readable() || !s.LagEligible || s.Addr != n.Addr {
+				return fmt.Errorf("db4: %+v", s)
+			}
+			return nil
+		})
+	})
 
 	t.Run("proxy cut off from primary: no promotion", func(t *testing.T) {
 		db1 := sb.Node("db1")
@@ -291,7 +317,6 @@ func TestFailoverOnDocker(t *testing.T) {
 		}
 		killedAt := time.Now()
 		primary := st.waitPrimary(t, 30*time.Second, func(p string) bool { return p != "db1" })
-		resumed := time.Since(killedAt)
 		time.Sleep(time.Second) // writes keep flowing on the new primary
 		close(stop)
 		load.wg.Wait()
@@ -303,12 +328,18 @@ func TestFailoverOnDocker(t *testing.T) {
 				inFlight++
 			}
 		}
-		t.Logf("failover to %s: writes open %s after docker kill returned (kill took %s); %d writes ok, %d in flight at the kill failed",
-			primary, resumed.Round(time.Millisecond), killedAt.Sub(killStart).Round(time.Millisecond), load.ok.Load(), inFlight)
 		ev := st.lastEvent(t)
 		if ev.Result != failover.ResultSuccess || ev.OldPrimary != "db1" || ev.NewPrimary != primary {
 			t.Fatalf("event %+v", ev)
 		}
+		var resumed time.Time
+		for _, p := range ev.Phases {
+			if p.Name == failover.PhaseWritesResumed {
+				resumed = p.At
+			}
+		}
+		t.Logf("failover to %s: writes resumed %s after the docker kill call (the engine took %s to report the container stopped); %d writes ok, %d in flight at the kill failed",
+			primary, resumed.Sub(killStart).Round(time.Millisecond), killedAt.Sub(killStart).Round(time.Millisecond), load.ok.Load(), inFlight)
 		eventually(t, 15*time.Second, "fencing recorded", func() error {
 			// "ok" or "already exited", depending on whether the engine
 			// had finished the kill when fencing looked.

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
@@ -79,6 +80,7 @@ func EnsureImage(ctx context.Context, cli *client.Client, ref string) (string, e
 		if err := cli.ImageTag(ctx, img.ID, ref); err != nil {
 			return "", fmt.Errorf("tag %s as %s: %w", hashRef, ref, err)
 		}
+		removeOldBuilds(ctx, cli, repo, hashRef)
 		return img.ID, nil
 	} else if !errdefs.IsNotFound(err) {
 		return "", fmt.Errorf("inspect %s: %w", hashRef, err)
@@ -110,7 +112,24 @@ func EnsureImage(ctx context.Context, cli *client.Client, ref string) (string, e
 	if err := cli.ImageTag(ctx, img.ID, ref); err != nil {
 		return "", fmt.Errorf("tag %s as %s: %w", hashRef, ref, err)
 	}
+	removeOldBuilds(ctx, cli, repo, hashRef)
 	return img.ID, nil
+}
+
+// removeOldBuilds untags images built from earlier inputs. Images still used
+// by a container stay (the engine refuses to remove them).
+func removeOldBuilds(ctx context.Context, cli *client.Client, repo, keep string) {
+	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", repo+":build-*"))})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		for _, tag := range img.RepoTags {
+			if tag != keep && strings.HasPrefix(tag, repo+":build-") {
+				_, _ = cli.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
+			}
+		}
+	}
 }
 
 // readProgress drains the daemon's JSON progress stream and returns the

@@ -83,7 +83,7 @@ func SandboxUp(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 	if o.Dir == "" {
 		return nil, errors.New("docker sandbox: Dir is required")
 	}
-	if _, err := os.Stat(filepath.Join(o.Dir, sandboxState)); err == nil {
+	if HasSandbox(o.Dir) {
 		return nil, fmt.Errorf("docker sandbox: %s already holds a sandbox (run sandbox down --docker first)", o.Dir)
 	}
 	s := &Sandbox{Dir: o.Dir, Cluster: o.Cluster, Image: o.Image, Network: o.Network, Endpoint: o.Endpoint, Datacenter: o.Datacenter}
@@ -429,6 +429,13 @@ func slaveStatus(ctx context.Context, conn *sql.Conn) (map[string]string, error)
 		}
 	}
 	return st, rows.Err()
+}
+
+// HasSandbox reports whether dir holds a container sandbox (so the CLI's
+// down, kill and start can tell it from a local one).
+func HasSandbox(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, sandboxState))
+	return err == nil
 }
 
 // OpenSandbox loads the sandbox recorded in dir, for the CLI's down, kill

@@ -182,3 +182,10 @@ func TestPickTarget(t *testing.T) {
 		t.Errorf("errant candidate kept: %s, %q", names(got), notes)
 	}
 }
+
+func TestMergeMariaDB(t *testing.T) {
+	got := mergeMariaDB(pos(t, "0-1-10,2-1-5"), pos(t, "0-2-8,1-3-4,2-2-7"))
+	if want := "0-1-10,1-3-4,2-2-7"; got.String() != want {
+		t.Errorf("merge = %s, want %s", got, want)
+	}
+}

@@ -1,9 +1,11 @@
 package failover
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -98,6 +100,7 @@ type state struct {
 	SourceAddr  string
 	IORunning   bool // Slave_IO_Running = Yes
 	SQLRunning  bool
+	SQLState    string // Slave_SQL_Running_State
 	IOErrno     int
 	ReplError   string
 }
@@ -136,6 +139,7 @@ func readState(ctx context.Context, db *sql.DB) (state, error) {
 	st.SourceAddr = col(row, "Master_Host", "Source_Host") + ":" + col(row, "Master_Port", "Source_Port")
 	st.IORunning = col(row, "Slave_IO_Running", "Replica_IO_Running") == "Yes"
 	st.SQLRunning = col(row, "Slave_SQL_Running", "Replica_SQL_Running") == "Yes"
+	st.SQLState = col(row, "Slave_SQL_Running_State", "Replica_SQL_Running_State")
 	fmt.Sscan(col(row, "Last_IO_Errno"), &st.IOErrno)
 	st.ReplError = strings.TrimSpace(col(row, "Last_IO_Error") + " " + col(row, "Last_SQL_Error"))
 	if st.Flavor == topology.FlavorMySQL {
@@ -177,24 +181,18 @@ func parseSet(f topology.Flavor, s string) (gtid.Set, error) {
 
 // mergeMariaDB keeps, per domain, the higher of two MariaDB positions.
 func mergeMariaDB(a, b gtid.Set) gtid.Set {
-	out := gtid.Set{MariaDB: append([]gtid.GTID(nil), a.MariaDB...)}
+	out := append([]gtid.GTID(nil), a.MariaDB...)
 	for _, g := range b.MariaDB {
-		if !out.CoversGTID(g) {
-			out, _ = gtid.ParseMariaDB(withGTID(out, g))
+		i := slices.IndexFunc(out, func(x gtid.GTID) bool { return x.Domain == g.Domain })
+		switch {
+		case i < 0:
+			out = append(out, g)
+		case out[i].Seq < g.Seq:
+			out[i] = g
 		}
 	}
-	return out
-}
-
-// withGTID renders s with g replacing its domain's entry.
-func withGTID(s gtid.Set, g gtid.GTID) string {
-	parts := []string{g.String()}
-	for _, x := range s.MariaDB {
-		if x.Domain != g.Domain {
-			parts = append(parts, x.String())
-		}
-	}
-	return strings.Join(parts, ",")
+	slices.SortFunc(out, func(x, y gtid.GTID) int { return cmp.Compare(x.Domain, y.Domain) })
+	return gtid.Set{MariaDB: out}
 }
 
 // queryRow returns the first row of a statement as column name → value, or

@@ -31,7 +31,7 @@ func (m *Manager) evaluate(ctx context.Context) {
 		m.suspected(ctx, p)
 		return
 	}
-	if p.Reachable {
+	if p.Reachable && p.Role == topology.RolePrimary {
 		m.recovered(p.Name)
 		m.adopt(snap)
 		m.rejoin(ctx, snap)

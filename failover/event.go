@@ -20,7 +20,8 @@ const (
 	ResultRefused = "refused" // not started: no safe candidate, anti-flap, disabled
 )
 
-// Phase names, in the order they happen.
+// Phase names, in the order they happen, except that writes resume before
+// the replicas are repointed unless semi-sync replication is in use.
 const (
 	PhaseSuspected         = "suspected"
 	PhaseConfirmed         = "confirmed"

@@ -157,16 +157,23 @@ func checkPhases(t *testing.T, e Event, want ...string) {
 	}
 }
 
+// lastEvent waits briefly for an event of this kind (writes resume before
+// the event is complete) and returns the newest.
 func lastEvent(t *testing.T, m *Manager, kind string) Event {
 	t.Helper()
-	ev := m.Events()
-	for i := len(ev) - 1; i >= 0; i-- {
-		if ev[i].Kind == kind {
-			return ev[i]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev := m.Events()
+		for i := len(ev) - 1; i >= 0; i-- {
+			if ev[i].Kind == kind {
+				return ev[i]
+			}
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event in %+v", kind, ev)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no %s event in %+v", kind, ev)
-	return Event{}
 }
 
 func TestDiscovery(t *testing.T) {
@@ -250,8 +257,14 @@ func TestKillPrimary(t *testing.T) {
 		"SWITCHYARD_NEW_PRIMARY="+first+"\nSWITCHYARD_NEW_PRIMARY_ADDR="+sb.Node(first).Addr+"\n"+
 		"SWITCHYARD_OLD_PRIMARY=db1\nSWITCHYARD_OLD_PRIMARY_ADDR="+sb.Node("db1").Addr+"\n")
 	waitFile(t, hookOut+".fence", "fenced db1\n")
-	if ev := lastEvent(t, c.m, KindFailover); !strings.Contains(ev.Fence, "fence command ran") {
-		t.Errorf("event fence %q", ev.Fence)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ev := lastEvent(t, c.m, KindFailover)
+		if strings.Contains(ev.Fence, "fence command ran") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event fence %q", ev.Fence)
+		}
 	}
 
 	var ro int

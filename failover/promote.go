@@ -48,11 +48,19 @@ func (m *Manager) failover(ctx context.Context, ev *Event, target string) error 
 	if heldHere {
 		m.setGate(topology.WritesHeld, m.now().Add(set.maxHold), "failover in progress")
 	}
+	fencedInDB := false
 	fail := func(result, reason string) error {
 		ev.Result, ev.Reason = result, reason
 		m.record(ev)
 		switch {
-		case result == ResultFailed: // the old primary is fenced already
+		case result == ResultFailed:
+			// Nobody was promoted: an old primary only fenced by role is
+			// still the primary of record (the most advanced server), to
+			// resume writes if it returns; one made read-only waits for an
+			// operator.
+			if old != nil && !fencedInDB {
+				m.view.UpdateServer(old.Name, func(s *topology.Server) { s.Role = topology.RolePrimary })
+			}
 			m.setGate(topology.WritesBlocked, time.Time{}, "failover failed: "+reason+"; retry later")
 			m.setState(StateFailed, reason)
 		case heldHere: // nothing changed: as before (a manual FAILOVER refused)
@@ -72,7 +80,7 @@ func (m *Manager) failover(ctx context.Context, ev *Event, target string) error 
 		if ev.At(PhaseCandidateChosen).IsZero() {
 			ev.phase(PhaseCandidateChosen, m.now())
 		}
-		if err := m.catchUp(ctx, c, c.State.Received, set.catchup); err != nil {
+		if err := m.applyReceived(ctx, c, set.catchup); err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", c.Server.Name, err))
 			continue
 		}
@@ -89,7 +97,6 @@ func (m *Manager) failover(ctx context.Context, ev *Event, target string) error 
 	}
 
 	// Fencing by role is immediate: this proxy never routes to old again.
-	fencedInDB := false
 	if old != nil {
 		m.view.UpdateServer(old.Name, func(s *topology.Server) { s.Role = topology.RoleFenced })
 		if old.Reachable { // a forced failover of a live primary: fence before promoting
@@ -200,7 +207,8 @@ func pick(cands []candidate, old *topology.Server, oldState *state, target strin
 	return safe, notes
 }
 
-// catchUp waits, bounded, until c has applied pos.
+// catchUp waits, bounded, until c has applied pos: a position that is
+// complete on c's source (switchover), waited for in one round trip.
 func (m *Manager) catchUp(ctx context.Context, c *candidate, pos gtid.Set, timeout time.Duration) error {
 	if c.State.Applied.Contains(pos) {
 		return nil
@@ -208,16 +216,6 @@ func (m *Manager) catchUp(ctx context.Context, c *candidate, pos gtid.Set, timeo
 	db, err := m.db(&c.Server)
 	if err != nil {
 		return err
-	}
-	if c.State.Replicating && !c.State.SQLRunning {
-		// Stopped by an operator, it can apply what it received; stopped by
-		// an error, it cannot be trusted to.
-		if c.State.ReplError != "" {
-			return fmt.Errorf("SQL thread stopped with unapplied transactions: %s", c.State.ReplError)
-		}
-		if err := execAll(ctx, db, startSQLThreadSQL(c.State.Flavor)); err != nil {
-			return err
-		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+dialTimeout)
 	defer cancel()
@@ -229,6 +227,45 @@ func (m *Manager) catchUp(ctx context.Context, c *candidate, pos gtid.Set, timeo
 		return fmt.Errorf("did not apply %s within %s", pos, timeout)
 	}
 	return nil
+}
+
+// applyReceived waits, bounded, until c has applied everything it received
+// from its dead source. The last transaction received may be incomplete (the
+// source died sending it): it can never be applied, so once the IO thread is
+// down and the applier has read all the relay log, c is as caught up as it
+// can be. An applier stopped by an operator is started; one stopped by an
+// error makes c unsafe.
+func (m *Manager) applyReceived(ctx context.Context, c *candidate, timeout time.Duration) error {
+	db, err := m.db(&c.Server)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, started := c.State, false
+	for {
+		switch {
+		case st.Applied.Contains(c.State.Received):
+			return nil
+		case !st.SQLRunning && st.ReplError != "":
+			return fmt.Errorf("SQL thread stopped with unapplied transactions: %s", st.ReplError)
+		case !st.SQLRunning && !started:
+			if err := execAll(ctx, db, startSQLThreadSQL(st.Flavor)); err != nil {
+				return err
+			}
+			started = true
+		case st.SQLRunning && !st.IORunning && strings.Contains(st.SQLState, "read all relay log"):
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("did not apply %s within %s (applied %s)", c.State.Received, timeout, st.Applied)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if st, err = readState(ctx, db); err != nil {
+			return fmt.Errorf("read state: %w", err)
+		}
+	}
 }
 
 // promoteAndRepoint makes c writable, publishes it as the primary (writes

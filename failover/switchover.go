@@ -41,7 +41,7 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 		return ev, errors.New("switchover " + result + ": " + reason)
 	}
 	p := snap.PrimaryServer()
-	if p == nil || !p.Reachable || snap.Gate != topology.WritesOpen {
+	if p == nil || snap.Gate != topology.WritesOpen {
 		return end(ResultRefused, "no healthy primary to switch over from (use FAILOVER)")
 	}
 	old := *p

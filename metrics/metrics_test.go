@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/switchyard/switchyard/admin"
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/digest"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/routing"
@@ -158,6 +159,9 @@ func mustValue(t *testing.T, fams map[string]*dto.MetricFamily, want float64, na
 func TestMetricsAgainstSandbox(t *testing.T) {
 	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
 	cfg := sb.Config()
+	// The machine running the tests may be heavily loaded: a check that is
+	// merely slow must not make a server look down here.
+	cfg.Health.Timeout = config.Duration(3 * time.Second)
 	var servers []topology.Server
 	for _, s := range cfg.Servers {
 		servers = append(servers, health.ServerFromConfig(s))

@@ -50,15 +50,15 @@ func (e *clientIOError) Unwrap() error { return e.err }
 func (s *session) run1(r *request) error {
 	start := time.Now()
 	b, res, route, err := s.do(r)
-	var cio *clientIOError
-	if errors.As(err, &cio) {
-		return err
-	}
 	server := ""
 	if b != nil {
 		server = b.pool.key.server
 	}
 	if err != nil {
+		var cio *clientIOError
+		if errors.As(err, &cio) {
+			return err
+		}
 		res.failed = true
 		if werr := s.sendError(err); werr != nil {
 			return werr

@@ -81,6 +81,7 @@ type poolSet struct {
 	users    map[string]config.User
 	settings poolSettings
 	started  bool
+	closed   bool
 	stop     chan struct{}
 	stopped  chan struct{}
 }
@@ -258,6 +259,11 @@ func (ps *poolSet) tend(snap *topology.Snapshot) {
 
 func (ps *poolSet) close() {
 	ps.mu.Lock()
+	if ps.closed {
+		ps.mu.Unlock()
+		return
+	}
+	ps.closed = true
 	if ps.started {
 		close(ps.stop)
 	}

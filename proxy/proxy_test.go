@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/routing"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
 )
 
@@ -33,7 +34,9 @@ func rawConn(t testing.TB, addr string, caps uint32) *backend {
 		t.Fatalf("raw connect: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &backend{c: c, caps: hello.Caps, threadID: hello.ConnID}
+	b := &backend{c: c, caps: hello.Caps, threadID: hello.ConnID}
+	b.stmts.init(16)
+	return b
 }
 
 // TestProxy runs the data-path tests against one shared topology (a
@@ -715,6 +718,47 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("ReloadObserveShutdown", func(t *testing.T) {
+		e := newEnvOn(t, sb, nil)
+		obs := &countObserver{}
+		e.srv.opts.Observer = obs // before any client
+		c := e.conn(t, "")
+		mustExec(t, c, "SELECT 1")
+		// A new password applies to new logins; connected clients keep working.
+		cfg := *e.cfg
+		cfg.Users = []config.User{{Name: "app", Password: "app2"}}
+		if err := e.srv.Reload(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		db, _ := sql.Open("mysql", e.dsn("app", "app", ""))
+		defer db.Close()
+		if err := db.Ping(); mysqlErr(err) != 1045 {
+			t.Fatalf("old password after reload: %v", err)
+		}
+		mustExec(t, c, "SELECT 2")
+		// Shutdown lets the running statement finish and refuses new clients.
+		done := make(chan error, 1)
+		go func() {
+			var v int
+			done <- c.QueryRowContext(context.Background(), "SELECT SLEEP(1) + 5").Scan(&v)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("statement running at shutdown: %v", err)
+		}
+		if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
+			t.Fatal("listener still accepting after shutdown")
+		}
+		if n, failed := obs.counts(); n != 3 || failed != 0 {
+			t.Fatalf("observer saw %d statements, %d failed", n, failed)
+		}
+	})
+
 	t.Run("MariadbCLI", func(t *testing.T) {
 		if _, err := exec.LookPath("mariadb"); err != nil {
 			t.Fatal("mariadb client not installed")
@@ -750,4 +794,24 @@ func readAll(nc net.Conn) ([]byte, error) {
 			return out, nil
 		}
 	}
+}
+
+type countObserver struct {
+	mu        sync.Mutex
+	n, failed int
+}
+
+func (o *countObserver) Statement(user string, sql []byte, route routing.Route, server string, d time.Duration, rows int64, failed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n++
+	if failed {
+		o.failed++
+	}
+}
+
+func (o *countObserver) counts() (int, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n, o.failed
 }

@@ -315,8 +315,9 @@ func (s *scanner) statement() (c Class, empty bool) {
 			c.Kind = KindWrite
 		}
 	case KindSet:
-		// SET assigns by definition; ParseSet describes it.
-		c.Flags &^= FlagUserVarAssign | FlagUserVarRead
+		// SET assigns by definition (ParseSet describes it); @@read_only
+		// there is a target, not a server-specific read.
+		c.Flags &^= FlagUserVarAssign | FlagUserVarRead | FlagServerSpecific
 	}
 	return c, false
 }
@@ -483,7 +484,7 @@ func (s *scanner) with() Class {
 		t, kw = s.next()
 		if t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "cycle") {
 			// MariaDB: CYCLE col, ... RESTRICT
-			for t.kind != tEOF && !(t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "restrict")) {
+			for !s.ended && !(t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "restrict")) {
 				t, _ = s.next()
 			}
 			t, kw = s.next()
@@ -590,7 +591,7 @@ func (s *scanner) set() Class {
 	switch kw {
 	case kwStatement:
 		depth := 0
-		for t.kind != tEOF {
+		for !s.ended {
 			t, kw = s.next()
 			switch {
 			case s.isPunct(t, '('):
@@ -623,8 +624,8 @@ func (s *scanner) set() Class {
 func (s *scanner) startTransaction() Class {
 	readOnly := false
 	for {
-		t, kw := s.next()
-		if t.kind == tEOF {
+		_, kw := s.next()
+		if s.ended {
 			break
 		}
 		if kw == kwOnly && s.prev2Kw == kwRead {

@@ -227,6 +227,7 @@ func (p *setParser) expr(t token, stopCollate bool) (v []byte, end token, ok boo
 	start, stop := t.start, t.start
 	depth := 0
 	for {
+		t = p.trailingSemicolon(t)
 		switch {
 		case t.kind == tEOF:
 			return p.l.sql[start:stop], t, depth == 0 && stop > start
@@ -246,10 +247,26 @@ func (p *setParser) expr(t token, stopCollate bool) (v []byte, end token, ok boo
 	}
 }
 
+// trailingSemicolon turns a final ';' (followed only by spaces and
+// comments) into the end of the statement; another statement after it stays
+// an error for the callers.
+func (p *setParser) trailingSemicolon(t token) token {
+	if p.punct(t, ";") {
+		if nx := p.l; nx.next().kind == tEOF {
+			p.l = nx
+			return token{kind: tEOF, start: t.start, end: t.start}
+		}
+	}
+	return t
+}
+
 // rest returns the text from t to the end of the statement.
 func (p *setParser) rest(t token) ([]byte, bool) {
 	start, stop := t.start, t.start
-	for ; t.kind != tEOF; t = p.l.next() {
+	for ; ; t = p.l.next() {
+		if t = p.trailingSemicolon(t); t.kind == tEOF {
+			break
+		}
 		if t.kind == tError || p.punct(t, ";") {
 			return nil, false
 		}

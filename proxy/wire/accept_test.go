@@ -262,6 +262,7 @@ func TestAcceptWrongPasswordExactError(t *testing.T) {
 }
 
 func TestAcceptGoDriverTLSAndCompression(t *testing.T) {
+	t.Parallel() // waits on mariadbd or the network more than on CPU
 	serverTLS, clientTLS := selfSigned(t)
 	s := newTestServer(t, &HandshakeConfig{TLS: serverTLS})
 	name := registerTLS(t, clientTLS)

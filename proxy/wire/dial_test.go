@@ -75,6 +75,7 @@ func query(t *testing.T, c *Conn, caps uint32, q string) (rows [][]string, ok OK
 }
 
 func TestDialMariaDB(t *testing.T) {
+	t.Parallel() // waits on mariadbd or the network more than on CPU
 	sb := sandboxtest.New(t, sandboxtest.Replicas(0))
 	addr := sb.Nodes[0].Addr
 	ctx := context.Background()
@@ -203,23 +204,24 @@ func TestDialMariaDB(t *testing.T) {
 }
 
 func TestDialBackendKilledMidResult(t *testing.T) {
+	t.Parallel() // waits on mariadbd or the network more than on CPU
 	sb := sandboxtest.New(t, sandboxtest.Replicas(0))
-	c, _, err := Dial(context.Background(), &DialConfig{Addr: sb.Nodes[0].Addr, User: "app", Password: "app", Timeout: 5 * time.Second})
+	c, _, err := Dial(context.Background(), &DialConfig{Addr: sb.Nodes[0].Addr, User: "app", Password: "app", DB: "mysql", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.ResetSeq()
 	writeFlush(c, append([]byte{ComQuery}, "SELECT seq, REPEAT('x', 1000) FROM seq_1_to_10000000"...))
+	c.NetConn().SetReadDeadline(time.Now().Add(30 * time.Second))
 	for range 100 {
-		if _, err := c.ReadPacket(); err != nil {
-			t.Fatalf("before the kill: %v", err)
+		if pkt, err := c.ReadPacket(); err != nil || IsErr(pkt) {
+			t.Fatalf("before the kill: %q, %v", pkt, err)
 		}
 	}
 	if err := sb.Kill(sb.Nodes[0].Name); err != nil {
 		t.Fatal(err)
 	}
-	c.NetConn().SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
 		pkt, err := c.ReadPacket()
 		if err == nil {
