@@ -214,7 +214,7 @@ func RunDrill(ctx context.Context, e *Env, o DrillOptions) (*DrillRun, error) {
 	if err != nil {
 		return run, err
 	}
-	if ev, ok := lastEvent(e.App.Failover.Events(), trigger); ok {
+	if ev, ok := eventFor(e.App.Failover.Events(), trigger); ok {
 		since := func(phase string) float64 {
 			if at := ev.At(phase); !at.IsZero() {
 				return ms(at.Sub(trigger))
@@ -327,10 +327,12 @@ func waitNewPrimary(ctx context.Context, e *Env, old string) (string, error) {
 	return p, nil
 }
 
-func lastEvent(evs []failover.Event, after time.Time) (failover.Event, bool) {
-	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Kind != failover.KindRejoin && !evs[i].Start.Before(after.Add(-time.Second)) {
-			return evs[i], true
+// eventFor returns the first failover or switchover that started at or
+// after the trigger (a second of slack for clock reads): the one it caused.
+func eventFor(evs []failover.Event, trigger time.Time) (failover.Event, bool) {
+	for _, ev := range evs {
+		if ev.Kind != failover.KindRejoin && !ev.Start.Before(trigger.Add(-time.Second)) {
+			return ev, true
 		}
 	}
 	return failover.Event{}, false

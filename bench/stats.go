@@ -18,7 +18,9 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	// The epsilon keeps float error (99.9% of 1000 = 999.0000000000001)
+	// from moving the rank up by one.
+	rank := int(math.Ceil(p/100*float64(len(sorted)) - 1e-9))
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
 }

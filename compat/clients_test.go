@@ -29,6 +29,12 @@ var clients = []client{
 		check: []string{"python3", "-c", "import pymysql"}, apt: "python3-pymysql"},
 	{name: "mysqlclient", argv: []string{"python3", "clients/dbapi.py", "MySQLdb"},
 		check: []string{"python3", "-c", "import MySQLdb"}, apt: "python3-mysqldb"},
+	{name: "mysqli", argv: []string{"php", "-d", "mysqli.allow_local_infile=1", "clients/mysqli.php"},
+		check: []string{"php", "-r", "exit(extension_loaded('mysqli') ? 0 : 1);"}, apt: "php-cli php-mysql",
+		skip: "FINDING-1: OK packets with an info string (UPDATE, multi-row INSERT, LOAD DATA) are re-encoded without the info's length prefix; mysqlnd then fails with 'RSET_HEADER packet additional data length is past' and the connection is out of sync"},
+	{name: "pdo_mysql", argv: []string{"php", "clients/pdo.php"},
+		check: []string{"php", "-r", "exit(extension_loaded('pdo_mysql') ? 0 : 1);"}, apt: "php-cli php-mysql", noTLS: true,
+		skip: "FINDING-1: OK packets with an info string lose its length prefix; mysqlnd desyncs"},
 }
 
 // python3 must be Debian's: the apt packages install into its site-packages,
@@ -70,7 +76,8 @@ func TestClients(t *testing.T) {
 // script against ep, returning its output with database names normalised.
 func (e *env) runClient(t *testing.T, c client, ep endpoint, infile string) string {
 	t.Helper()
-	db1 := "cx_" + c.name + "_" + ep.name
+	// Same-length names for both runs keep column widths equal.
+	db1 := "cx_" + c.name + "_" + ep.name[:1]
 	db2 := db1 + "_2"
 	pdb := e.primaryDB(t)
 	for _, d := range []string{db1, db2} {
@@ -121,7 +128,7 @@ func compareOutputs(t *testing.T, c client, direct, proxy string) {
 	var pl []string
 	for _, l := range strings.Split(strings.TrimRight(proxy, "\n"), "\n") {
 		if strings.HasPrefix(l, "tls:") {
-			if !strings.HasSuffix(l, ": ok") {
+			if !strings.HasPrefix(l, "tls: ok") {
 				t.Errorf("proxy TLS check failed: %s", l)
 			}
 			continue

@@ -231,6 +231,10 @@ func TestFailoverOnDocker(t *testing.T) {
 	cfg := sb.Config()
 	cfg.TLS.Client.Enabled = false
 	cfg.Failover.AntiFlap = config.Duration(time.Second) // two failovers in one test
+	// Several sandboxes initialise in parallel on two cores: with the default
+	// 200ms a check of a healthy replica can time out, and replicas that all
+	// look unreachable confirm a primary dead that only the proxy lost.
+	cfg.Health.Timeout = config.Duration(time.Second)
 	for _, n := range sb.Nodes {
 		if err := cli.NetworkConnect(ctx, nw.ID, n.ContainerID, nil); err != nil {
 			t.Fatal(err)

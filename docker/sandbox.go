@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -261,7 +262,22 @@ func (s *Sandbox) createNode(ctx context.Context, n *SandboxNode) error {
 		return fmt.Errorf("%s: create container: %w", n.Name, err)
 	}
 	n.ContainerID = resp.ID
-	return s.save()
+	if err := s.save(); err != nil {
+		return err
+	}
+	// The users come in as an init script, so they exist before the server
+	// first listens: a monitor connecting early must not find a user that
+	// gets its privileges only later (those apply to new connections only).
+	var buf bytes.Buffer
+	script := []byte(strings.Join(usersSQL(), ";\n") + ";\n")
+	err = writeTar(&buf, []imageFile{{path: "/01-switchyard-users.sql", mode: 0o644, data: script}})
+	if err != nil {
+		return err
+	}
+	if err := s.cli.CopyToContainer(ctx, n.ContainerID, "/docker-entrypoint-initdb.d", &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("%s: copy init script: %w", n.Name, err)
+	}
+	return nil
 }
 
 // startNode starts the container and waits until root can connect: the
@@ -336,8 +352,9 @@ func stripLogHeaders(b []byte) string {
 	return out.String()
 }
 
-// usersSQL creates package sandbox's users on every node, outside the binary
-// log, so all nodes start identical and with no GTIDs to replicate.
+// usersSQL creates package sandbox's users on every node (as an init script),
+// outside the binary log, so all nodes start identical and with no GTIDs to
+// replicate.
 func usersSQL() []string {
 	return []string{
 		"SET SESSION sql_log_bin=0",
@@ -354,9 +371,12 @@ func usersSQL() []string {
 	}
 }
 
-// setupNode creates the users and, on a replica, starts GTID replication
-// from db1 with the short heartbeat package sandbox uses.
+// setupNode starts GTID replication from db1 on a replica, with the short
+// heartbeat package sandbox uses.
 func (s *Sandbox) setupNode(ctx context.Context, n *SandboxNode) error {
+	if n.Name == "db1" {
+		return nil
+	}
 	db, err := sql.Open("mysql", s.DSN(n.Name, "root", RootPassword))
 	if err != nil {
 		return err
@@ -367,15 +387,6 @@ func (s *Sandbox) setupNode(ctx context.Context, n *SandboxNode) error {
 		return fmt.Errorf("%s: %w", n.Name, err)
 	}
 	defer conn.Close()
-	for _, q := range usersSQL() {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			q, _, _ = strings.Cut(q, " IDENTIFIED")
-			return fmt.Errorf("%s: %s: %w", n.Name, q, err)
-		}
-	}
-	if n.Name == "db1" {
-		return nil
-	}
 	primary := s.Node("db1")
 	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=3306, MASTER_USER='%s', MASTER_PASSWORD='%s', "+
 		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5", primary.IP, sandbox.ReplUser, sandbox.ReplPassword)

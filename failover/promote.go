@@ -268,6 +268,10 @@ func (m *Manager) applyReceived(ctx context.Context, c *candidate, timeout time.
 	}
 }
 
+// repointBound bounds repointing one replica, so an unresponsive one does
+// not stall the others' phase.
+const repointBound = 3 * time.Second
+
 // promoteAndRepoint makes c writable, publishes it as the primary (writes
 // resume), and points every other reachable replica at it in parallel.
 // Writes resume right after the promotion, before the replicas are
@@ -303,7 +307,9 @@ func (m *Manager) promoteAndRepoint(ctx context.Context, ev *Event, c *candidate
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.repoint(ctx, &t.Server, t.State.Flavor, src, false, semi)
+			rctx, cancel := context.WithTimeout(ctx, repointBound)
+			defer cancel()
+			errs[i] = m.repoint(rctx, &t.Server, t.State.Flavor, src, false, semi)
 		}()
 	}
 	wg.Wait()
@@ -320,11 +326,16 @@ func (m *Manager) promoteAndRepoint(ctx context.Context, ev *Event, c *candidate
 	return warnings, nil
 }
 
-// repointed lists the reachable replicas other than c.
+// repointed lists the replicas other than c, including those whose state
+// could not be read (a slow answer is not a dead server; a dead one just
+// fails to be repointed, and is when it returns, see rejoin).
 func repointed(cands []candidate, c *candidate) []candidate {
 	var out []candidate
 	for _, o := range cands {
-		if o.Err == nil && o.Server.Name != c.Server.Name && o.Server.Role == topology.RoleReplica {
+		if o.Server.Name != c.Server.Name && o.Server.Role == topology.RoleReplica {
+			if o.Err != nil {
+				o.State.Flavor = o.Server.Flavor
+			}
 			out = append(out, o)
 		}
 	}

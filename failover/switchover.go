@@ -161,7 +161,11 @@ func (m *Manager) drain(ctx context.Context, db *sql.DB, bound time.Duration) in
 			return 1 // unknown: treat as still open
 		case !logAt.IsZero() && time.Now().After(logAt):
 			logAt = time.Time{}
-			open, _ := listConns(ctx, db, openTransactionsSQL)
+			var open []string
+			conns, _ := listConns(ctx, db, openTransactionsSQL)
+			for _, c := range conns {
+				open = append(open, c.desc)
+			}
 			m.log.Info("switchover: waiting for transactions on the old primary", "open", n, "transactions", open)
 		}
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
 	"unsafe"
@@ -29,20 +30,24 @@ type backend struct {
 	stmts    stmtCache
 	lastUsed time.Time
 	broken   bool // must not be reused: unknown protocol state or dead
-	epoch    uint64
 }
 
 // dialBackend opens and initialises a connection for pool p.
 func dialBackend(ctx context.Context, p *pool, password string, maxPrepared int) (*backend, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	tc := p.set.tls
+	if tc != nil && !tc.InsecureSkipVerify && tc.ServerName == "" {
+		tc = tc.Clone()
+		tc.ServerName, _, _ = net.SplitHostPort(p.srv.addr)
+	}
 	dc := &wire.DialConfig{
 		Addr:     p.srv.addr,
 		User:     p.key.user,
 		Password: password,
 		Caps:     backendCaps | p.key.caps,
 		Charset:  p.key.charset,
-		TLS:      p.set.tls,
+		TLS:      tc,
 		Timeout:  5 * time.Second,
 		Attrs:    map[string]string{"program_name": "switchyard"},
 	}
@@ -59,6 +64,10 @@ func dialBackend(ctx context.Context, p *pool, password string, maxPrepared int)
 		st:       baseState,
 	}
 	b.stmts.init(maxPrepared)
+	if p.set.version.Load() == nil {
+		v := hello.Version
+		p.set.version.Store(&v)
+	}
 	if sc, ok := c.NetConn().(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			b.raw = rc
@@ -130,9 +139,6 @@ func (b *backend) close() {
 	b.broken = true
 	_ = b.c.Close()
 }
-
-// fail marks the connection unusable and closes it, interrupting any read.
-func (b *backend) fail() { b.close() }
 
 // send writes one command packet with sequence id 0 and flushes.
 func (b *backend) send(payload []byte) error {

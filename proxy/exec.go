@@ -22,10 +22,9 @@ type request struct {
 	prep  *stmt // COM_STMT_PREPARE: the statement being created
 	useDB string
 
-	sets    []routing.SetItem // KindSet: parsed items (nil: unparseable)
-	setOK   bool
-	cursor  bool // COM_STMT_EXECUTE asked for a cursor
-	noReply bool // COM_STMT_SEND_LONG_DATA
+	sets    []routing.SetItem // KindSet: parsed items
+	setOK   bool              // ParseSet understood the statement
+	noReply bool              // COM_STMT_SEND_LONG_DATA
 
 	readPrimary bool // the replica did not catch up with the session's writes
 }
@@ -407,11 +406,7 @@ func (s *session) pool(server string) *pool {
 	return p
 }
 
-func (p *pool) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
-}
+func (p *pool) isClosed() bool { return p.dead.Load() }
 
 // prepareBackend brings b to the session's state and, for prepared
 // statements, makes sure the statement exists there and rewrites the packet.

@@ -73,11 +73,13 @@ func (e *poolExhausted) Error() string {
 // poolSet holds every pool and the per-server in-flight counters.
 type poolSet struct {
 	log *slog.Logger
-	tls *tls.Config
+	tls *tls.Config // for backends; ServerName is set per server
 
 	mu       sync.Mutex
 	pools    map[poolKey]*pool
 	servers  map[string]*serverEntry
+	byName   atomic.Pointer[map[string]*serverEntry] // copy of servers for lock-free Outstanding
+	version  atomic.Pointer[string]                  // a backend's version, advertised to clients
 	users    map[string]config.User
 	settings poolSettings
 	started  bool
@@ -164,6 +166,7 @@ func (ps *poolSet) configure(cfg *config.Config, users map[string]config.User) {
 		}
 	}
 	ps.servers = keep
+	ps.byName.Store(&keep)
 }
 
 // get returns the pool for key, creating it. It returns nil for an unknown
@@ -185,9 +188,11 @@ func (ps *poolSet) get(key poolKey) *pool {
 }
 
 func (ps *poolSet) outstanding(server string) int {
-	ps.mu.Lock()
-	e := ps.servers[server]
-	ps.mu.Unlock()
+	m := ps.byName.Load()
+	if m == nil {
+		return 0
+	}
+	e := (*m)[server]
 	if e == nil {
 		return 0
 	}
@@ -315,6 +320,7 @@ type pool struct {
 	password string
 	settings poolSettings
 	closed   bool
+	dead     atomic.Bool // closed, readable without mu
 	warming  bool
 	baseSet  string // SET NAMES statement restoring this pool's handshake charset, once known
 
@@ -541,6 +547,7 @@ func (p *pool) close() {
 		return
 	}
 	p.closed = true
+	p.dead.Store(true)
 	idle := p.idle
 	p.idle = nil
 	p.open -= len(idle)

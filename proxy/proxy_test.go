@@ -586,20 +586,26 @@ func TestProxy(t *testing.T) {
 
 	t.Run("Blob32MiB", func(t *testing.T) {
 		// Echoed through the server (no table: disk speed is not the point):
-		// 32 MiB crosses the 16 MiB packet boundary both ways, as a binary
-		// protocol parameter and as compressed query text.
+		// 32 MiB crosses the 16 MiB packet boundary both ways as a binary
+		// protocol parameter and result; a compressed client receives a
+		// 17 MiB value.
 		e := newEnvOn(t, sb, nil)
 		blob := make([]byte, 32<<20+17)
 		rand.Read(blob)
-		for _, params := range []string{"maxAllowedPacket=0", "maxAllowedPacket=0&interpolateParams=true&compress=true"} {
-			c := e.conn(t, params)
-			var got []byte
-			if err := c.QueryRowContext(context.Background(), "SELECT ?", blob).Scan(&got); err != nil {
-				t.Fatalf("%s: %v", params, err)
-			}
-			if !bytes.Equal(got, blob) {
-				t.Fatalf("%s: blob differs (len %d)", params, len(got))
-			}
+		c := e.conn(t, "maxAllowedPacket=0")
+		var got []byte
+		if err := c.QueryRowContext(context.Background(), "SELECT ?", blob).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, blob) {
+			t.Fatalf("blob differs (len %d)", len(got))
+		}
+		z := e.conn(t, "maxAllowedPacket=0&compress=true")
+		if err := z.QueryRowContext(context.Background(), "SELECT REPEAT('ab', 17 << 19)").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 17<<20 || !bytes.Equal(got[len(got)-4:], []byte("abab")) {
+			t.Fatalf("compressed: %d bytes", len(got))
 		}
 	})
 
@@ -756,6 +762,18 @@ func TestProxy(t *testing.T) {
 		}
 		if n, failed := obs.counts(); n != 3 || failed != 0 {
 			t.Fatalf("observer saw %d statements, %d failed", n, failed)
+		}
+	})
+
+	t.Run("ChangeUserAndReset", func(t *testing.T) {
+		mustExec(t, prim, "CREATE USER IF NOT EXISTS other@'%' IDENTIFIED BY 'pw2'")
+		e := newEnvOn(t, sb, func(c *config.Config) {
+			c.Users = append(c.Users, config.User{Name: "other", Password: "pw2"})
+		})
+		host, port, _ := net.SplitHostPort(e.addr)
+		out, err := exec.Command("python3", "testdata/change_user.py", host, port).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Fatalf("libmariadb change_user/reset_connection: %v\n%s", err, out)
 		}
 	})
 

@@ -192,8 +192,12 @@ func (e *protocolError) Error() string { return "malformed client packet: " + e.
 func (s *session) login() bool {
 	srv := s.srv
 	cfg := srv.cfg.Load()
+	version := defaultVersion
+	if v := srv.pools.version.Load(); v != nil {
+		version = *v
+	}
 	s.hs = wire.HandshakeConfig{
-		ServerVersion: serverVersion,
+		ServerVersion: version,
 		ConnID:        uint32(s.id),
 		TLS:           srv.tls,
 		RequireTLS:    cfg.TLS.Client.Required,
@@ -242,8 +246,9 @@ func (srv *Server) lookup(user string) (string, bool) {
 	return u.Password, ok
 }
 
-// serverVersion is advertised to clients; MariaDB clients check the suffix.
-const serverVersion = "10.11.99-MariaDB-switchyard"
+// defaultVersion is advertised until a backend told its own (clients look
+// at the version to pick features).
+const defaultVersion = "10.11.0-MariaDB-switchyard"
 
 // dispatch runs one client command. An error closes the client connection.
 func (s *session) dispatch(pkt []byte) (quit bool, err error) {
@@ -408,7 +413,6 @@ func (s *session) dropPin() {
 
 // changeUser re-authenticates locally and starts a new session state.
 func (s *session) changeUser(pkt []byte) error {
-	old := s.user
 	hello, err := wire.ChangeUser(s.c, pkt, &s.hs)
 	if err != nil {
 		if isAuthFailure(err) {
@@ -419,7 +423,6 @@ func (s *session) changeUser(pkt []byte) error {
 	if !s.srv.changeUser(s, hello.User) {
 		return fmt.Errorf("user %q over max_connections", hello.User)
 	}
-	_ = old
 	s.dropPin()
 	s.last = nil
 	s.setLogin(hello)
@@ -436,7 +439,7 @@ func (s *session) killCmd(id uint64, query bool) error {
 	if target == nil {
 		return s.writeErr(1094, "HY000", fmt.Sprintf("Unknown thread id: %d", id))
 	}
-	if target.user != s.user {
+	if target.info().User != s.user {
 		return s.writeErr(1095, "HY000", fmt.Sprintf("You are not owner of thread %d", id))
 	}
 	if query {

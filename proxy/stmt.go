@@ -214,7 +214,7 @@ func (s *session) execute(pkt []byte) error {
 		}
 	}
 	r := &s.req
-	*r = request{pkt: pkt, sql: st.sqlb, cls: st.cls, ph: phFirst, stmt: st, cursor: pkt[5]&0x07 != 0}
+	*r = request{pkt: pkt, sql: st.sqlb, cls: st.cls, ph: phFirst, stmt: st}
 	return s.run1(r)
 }
 

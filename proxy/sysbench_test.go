@@ -20,7 +20,7 @@ func TestSysbench(t *testing.T) {
 	mustExec(t, e.sb.DB(t, "db1"), "CREATE DATABASE sbtest")
 	host, port, _ := net.SplitHostPort(e.addr)
 	base := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
-		"--mysql-user=app", "--mysql-password=app", "--mysql-db=sbtest", "--tables=4", "--table-size=2000"}
+		"--mysql-user=app", "--mysql-password=app", "--mysql-db=sbtest", "--tables=8", "--table-size=10000"}
 	if out, err := exec.Command("sysbench", append(base, "--threads=4", "prepare")...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}

@@ -3,6 +3,7 @@
 package routing
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,14 @@ func BenchmarkClassify(b *testing.B) {
 		sql := []byte(s.sql)
 		b.Run(s.name, func(b *testing.B) { loop(b, func() { Classify(sql) }) })
 	}
+}
+
+// A bulk INSERT with a 1 MiB string literal: the lexer skips literals with
+// bytes.IndexByte.
+func BenchmarkClassifyBigLiteral(b *testing.B) {
+	sql := []byte("INSERT INTO blobs (id, data) VALUES (1, '" + strings.Repeat("abcdefgh", 1<<17) + "')")
+	b.SetBytes(int64(len(sql)))
+	loop(b, func() { Classify(sql) })
 }
 
 func BenchmarkDigestHash(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 var kindNames = map[string]Kind{
@@ -135,6 +136,38 @@ func TestNextStatement(t *testing.T) {
 		}
 		if strings.Join(got, "|") != strings.Join(c.want, "|") {
 			t.Errorf("NextStatement(%q) = %q, want %q", c.sql, got, c.want)
+		}
+	}
+}
+
+func TestHint(t *testing.T) {
+	cases := []struct {
+		sql   string
+		route Route
+		lag   time.Duration
+		ok    bool
+	}{
+		{"/* switchyard: route=primary */ SELECT 1", RoutePrimary, 0, true},
+		{"/* Switchyard : Route=Replica */ SELECT 1", RouteReplica, 0, true},
+		{"/* switchyard: max_lag=500ms */ SELECT 1", RouteAuto, 500 * time.Millisecond, true},
+		{"/* switchyard: max_lag=1.5s route=replica */ SELECT 1", RouteReplica, 1500 * time.Millisecond, true},
+		{"/* switchyard: max_lag=250 */ SELECT 1", RouteAuto, 250 * time.Millisecond, true},
+		{"/* switchyard: max_lag=2m */ SELECT 1", RouteAuto, 2 * time.Minute, true},
+		{"/* switchyard: max_lag=750us */ SELECT 1", RouteAuto, 750 * time.Microsecond, true},
+		{"SELECT 1 # switchyard: route=primary", RoutePrimary, 0, true},
+		{"/* switchyard: route=primary */ /* switchyard: route=replica */ SELECT 1", RoutePrimary, 0, true},
+		{"/* switchyard: route=replica max_lag=1x */ SELECT 1", RouteAuto, 0, false},
+		{"/* switchyard: max_lag=ms */ SELECT 1", RouteAuto, 0, false},
+		{"/* switchyard: max_lag=99999999999999s */ SELECT 1", RouteAuto, 0, false},
+		{"/* switchyard: */ SELECT 1", RouteAuto, 0, false},
+		{"/* switchyard:route */ SELECT 1", RouteAuto, 0, false},
+		{"/* switchyardx: route=primary */ SELECT 1", RouteAuto, 0, false},
+		{"/*! switchyard: route=primary */ SELECT 1", RouteAuto, 0, false}, // code, not a comment
+	}
+	for _, c := range cases {
+		got := Classify([]byte(c.sql))
+		if got.Has(FlagHint) != c.ok || got.Hint.Route != c.route || got.Hint.MaxLag != c.lag {
+			t.Errorf("Classify(%q): hint %v %+v, want %v %v %v", c.sql, got.Has(FlagHint), got.Hint, c.ok, c.route, c.lag)
 		}
 	}
 }

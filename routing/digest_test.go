@@ -47,6 +47,9 @@ func TestDigest(t *testing.T) {
 		{"", ""},
 		{"   ", ""},
 		{"SELECT (...)", "SELECT (...)"},
+		{". 0A", ".0A"},
+		{"@ .!", "@.!"},
+		{"SELECT t. 1abc, .5, x .5e3", "SELECT t.1abc, ?, x ?"},
 		{"SELECT * FROM t WHERE id IN (...)", "SELECT * FROM t WHERE id IN (...)"},
 	}
 	for _, c := range cases {

@@ -1,6 +1,9 @@
 package routing
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // tokKind is the lexical class of a token.
 type tokKind uint8
@@ -179,27 +182,33 @@ func (l *lexer) next() token {
 	return l.punct(start)
 }
 
-// quoted lexes a string or quoted identifier opened at s[start].
+// quoted lexes a string or quoted identifier opened at s[start]. It jumps
+// between quote and backslash bytes with bytes.IndexByte, so a multi-megabyte
+// literal in a bulk INSERT costs little.
 func (l *lexer) quoted(start int, kind tokKind) token {
 	s := l.sql
 	q := s[start]
-	for p := start + 1; p < len(s); p++ {
-		switch s[p] {
-		case '\\':
-			if q != '`' {
+	for p := start + 1; p < len(s); {
+		i := bytes.IndexByte(s[p:], q)
+		if i < 0 {
+			break
+		}
+		if q != '`' {
+			if j := bytes.IndexByte(s[p:p+i], '\\'); j >= 0 {
 				l.sawBackslash = true
 				if !l.noBackslash {
-					p++
+					p += j + 2 // the escaped byte may be the quote
+					continue
 				}
 			}
-		case q:
-			if p+1 < len(s) && s[p+1] == q {
-				p++ // doubled quote
-				continue
-			}
-			l.pos = p + 1
-			return token{kind: kind, start: start, end: p + 1}
 		}
+		p += i
+		if p+1 < len(s) && s[p+1] == q {
+			p += 2 // doubled quote
+			continue
+		}
+		l.pos = p + 1
+		return token{kind: kind, start: start, end: p + 1}
 	}
 	l.pos = len(s)
 	return token{kind: tError, start: start, end: len(s)}
@@ -239,7 +248,12 @@ func (l *lexer) number(start int) token {
 			p = q
 		}
 	}
-	if p < len(s) && isIdentByte(s[p]) && s[start] != '.' {
+	if p < len(s) && isIdentByte(s[p]) {
+		if s[start] == '.' {
+			// ".0a" is a dot before the identifier 0a
+			l.pos = start + 1
+			return token{kind: tPunct, start: start, end: start + 1}
+		}
 		// 123abc is an identifier
 		for p < len(s) && isIdentByte(s[p]) {
 			p++
@@ -269,7 +283,7 @@ func (l *lexer) variable(start int) token {
 		return t
 	}
 	q := p
-	for q < len(s) && (isIdentByte(s[q]) || s[q] == '.') {
+	for q < len(s) && (isIdentByte(s[q]) || s[q] == '.' && q > p) {
 		q++
 	}
 	if q == p {

@@ -293,7 +293,7 @@ func (r *Router) replicaCandidate(srv *topology.Server, snap *topology.Snapshot,
 		return candidate{}
 	}
 	if maxLag > 0 {
-		if srv.LagMs < 0 || time.Duration(srv.LagMs)*time.Millisecond > maxLag {
+		if srv.LagMs < 0 || srv.LagMs > maxLag.Milliseconds() {
 			return candidate{}
 		}
 	} else if !srv.LagEligible || srv.LagMs < 0 {

@@ -133,3 +133,26 @@ func TestSteadyStateZeroAlloc(t *testing.T) {
 		t.Errorf("read+write+flush allocates %.1f times", allocs)
 	}
 }
+
+func TestCompressedSteadyStateZeroAlloc(t *testing.T) {
+	payload := bytes.Repeat([]byte("SELECT c FROM sbtest1 WHERE id = 4242; "), 25)
+	var stream memConn
+	w := NewConn(&stream)
+	w.EnableCompression()
+	w.WritePacket(payload)
+	w.Flush()
+	c := NewConn(&discardConn{memConn{r: &loopReader{data: stream.w.Bytes()}}})
+	c.EnableCompression()
+	step := func() {
+		c.ResetSeq()
+		if p, err := c.ReadPacket(); err != nil || !bytes.Equal(p, payload) {
+			t.Fatal(err)
+		}
+		c.WritePacket(payload)
+		c.Flush()
+	}
+	step() // the first packet sets up the zlib state
+	if allocs := testing.AllocsPerRun(100, step); allocs != 0 {
+		t.Errorf("compressed read+write+flush allocates %.1f times", allocs)
+	}
+}

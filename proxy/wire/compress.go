@@ -3,9 +3,12 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/adler32"
 	"io"
 	"net"
 )
@@ -92,23 +95,28 @@ func (c *Conn) readCompressed() error {
 	if _, err := io.ReadFull(z.br, in); err != nil {
 		return noEOF(err)
 	}
-	z.src.Reset(in)
-	var err error
-	if z.zr == nil {
-		z.zr, err = zlib.NewReader(&z.src)
-	} else {
-		err = z.zr.(zlib.Resetter).Reset(&z.src, nil)
+	// zlib framing (RFC 1950) is unpacked here rather than by compress/zlib,
+	// whose reader allocates on every reset: a 2-byte header without preset
+	// dictionary, deflate data, and the Adler-32 of the output.
+	if clen < 6 || in[0]&0x0f != 8 || (uint(in[0])<<8|uint(in[1]))%31 != 0 || in[1]&0x20 != 0 {
+		return fmt.Errorf("%w: compressed packet without a zlib header", ErrMalformed)
 	}
-	if err != nil {
+	z.src.Reset(in[2 : clen-4])
+	if z.zr == nil {
+		z.zr = flate.NewReader(&z.src)
+	} else if err := z.zr.(flate.Resetter).Reset(&z.src, nil); err != nil {
 		return fmt.Errorf("%w: compressed packet: %v", ErrMalformed, err)
 	}
 	c.reserve(ulen)
-	if _, err := io.ReadFull(z.zr, c.rbuf[c.w:c.w+ulen]); err != nil {
+	out := c.rbuf[c.w : c.w+ulen]
+	if _, err := io.ReadFull(z.zr, out); err != nil {
 		return fmt.Errorf("%w: compressed packet shorter than its %d bytes: %v", ErrMalformed, ulen, err)
 	}
-	// Reading past the end verifies the checksum and that the stream ends.
 	if n, err := z.zr.Read(z.one[:]); n != 0 || err != io.EOF {
 		return fmt.Errorf("%w: compressed packet longer than its %d bytes or corrupt", ErrMalformed, ulen)
+	}
+	if adler32.Checksum(out) != binary.BigEndian.Uint32(in[clen-4:]) {
+		return fmt.Errorf("%w: compressed packet checksum mismatch", ErrMalformed)
 	}
 	c.w += ulen
 	return nil
