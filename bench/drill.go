@@ -54,7 +54,8 @@ type DrillRun struct {
 	// kill -9 can legitimately fail.
 	WriteErrorsAfter    map[string]int `json:"write_errors_after_event"`
 	WriteErrorsInFlight map[string]int `json:"write_errors_in_flight"`
-	ReadErrors          map[string]int `json:"read_errors"`
+	ReadErrors          map[string]int `json:"read_errors_after_event"`
+	ReadErrorsInFlight  map[string]int `json:"read_errors_in_flight"`
 	ErrorSamples        []string       `json:"error_samples,omitempty"`
 	// LostWrites are acknowledged ids missing on the new primary afterwards.
 	LostWrites int `json:"lost_writes"`
@@ -64,6 +65,7 @@ type DrillRun struct {
 	PromotedMs  float64 `json:"promoted_ms"`
 	ResumedMs   float64 `json:"writes_resumed_ms"`
 	Result      string  `json:"result"`
+	LoadAvg     string  `json:"loadavg"` // at the event: how busy the machine was
 }
 
 func (o *DrillOptions) defaults() {
@@ -210,6 +212,7 @@ func RunDrill(ctx context.Context, e *Env, o DrillOptions) (*DrillRun, error) {
 
 	run := summarizeDrill(o.Event, trigger, writes, reads)
 	run.OldPrimary = old
+	run.LoadAvg = loadAvg()
 	run.NewPrimary, err = waitNewPrimary(ctx, e, old)
 	if err != nil {
 		return run, err
@@ -236,6 +239,7 @@ func summarizeDrill(event string, trigger time.Time, writes, reads []op) *DrillR
 		WriteErrorsAfter:    map[string]int{},
 		WriteErrorsInFlight: map[string]int{},
 		ReadErrors:          map[string]int{},
+		ReadErrorsInFlight:  map[string]int{},
 	}
 	var acks []time.Time
 	// One example of each kind of failure makes the counts diagnosable.
@@ -267,7 +271,11 @@ func summarizeDrill(event string, trigger time.Time, writes, reads []op) *DrillR
 			run.ReadsOK++
 			continue
 		}
-		run.ReadErrors[errorCode(r.err)]++
+		if r.sent.Before(trigger) {
+			run.ReadErrorsInFlight[errorCode(r.err)]++
+		} else {
+			run.ReadErrors[errorCode(r.err)]++
+		}
 		sample("read", r)
 	}
 	run.WriteGapMs, run.FirstWriteMs = writeGap(acks, trigger)
@@ -430,7 +438,7 @@ func NewDrillReport(event string, semiSync bool, runs []*DrillRun) *DrillReport 
 	case EventSwitchover:
 		errs := m.WriteErrorsAfter + m.ReadErrors
 		for _, r := range runs {
-			errs += sum(r.WriteErrorsInFlight)
+			errs += sum(r.WriteErrorsInFlight) + sum(r.ReadErrorsInFlight)
 		}
 		rep.Goals = append(rep.Goals,
 			Goal{What: "write pause (median longest gap, ms)", Measured: m.WriteGapMs, Want: "< 500", Met: !never && m.WriteGapMs < 500},
@@ -452,14 +460,14 @@ func sum(m map[string]int) int {
 func WriteDrillTable(w io.Writer, rep *DrillReport) error {
 	fmt.Fprintf(w, "drill: %s, semi-sync %v, %d runs\n\n", rep.Event, rep.SemiSync, len(rep.Runs))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\told→new\twrite gap ms\tfirst write ms\tlongest stmt ms\tconfirmed ms\tpromoted ms\tresumed ms\tacked\terrors after\tin flight\tread errors\tlost\t")
+	fmt.Fprintln(tw, "run\told→new\twrite gap ms\tfirst write ms\tlongest stmt ms\tconfirmed ms\tpromoted ms\tresumed ms\tacked\twrite errors after\tin flight (w/r)\tread errors after\tlost\tload avg\t")
 	for i, r := range rep.Runs {
-		fmt.Fprintf(tw, "%d\t%s→%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t%d\t\n", i+1,
+		fmt.Fprintf(tw, "%d\t%s→%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t%d\t%s\t\n", i+1,
 			r.OldPrimary, r.NewPrimary, r.WriteGapMs, r.FirstWriteMs, r.LongestStallMs, r.ConfirmedMs, r.PromotedMs, r.ResumedMs,
-			r.WritesAcked, codes(r.WriteErrorsAfter), codes(r.WriteErrorsInFlight), codes(r.ReadErrors), r.LostWrites)
+			r.WritesAcked, codes(r.WriteErrorsAfter), codes(r.WriteErrorsInFlight)+"/"+codes(r.ReadErrorsInFlight), codes(r.ReadErrors), r.LostWrites, r.LoadAvg)
 	}
 	m := rep.Median
-	fmt.Fprintf(tw, "median\t\t%.0f\t%.0f\t%.0f\t\t%.0f\t\t\t%d\t\t%d\t%d\t\n",
+	fmt.Fprintf(tw, "median\t\t%.0f\t%.0f\t%.0f\t\t%.0f\t\t\t%d\t\t%d\t%d\t\t\n",
 		m.WriteGapMs, m.FirstWriteMs, m.LongestStallMs, m.PromotedMs, m.WriteErrorsAfter, m.ReadErrors, m.LostWrites)
 	if err := tw.Flush(); err != nil {
 		return err

@@ -83,7 +83,7 @@ func TestBenchAndSwitchoverDrill(t *testing.T) {
 	if run.LostWrites != 0 {
 		t.Fatalf("switchover lost %d acknowledged writes", run.LostWrites)
 	}
-	if n := sum(run.WriteErrorsAfter) + sum(run.WriteErrorsInFlight) + sum(run.ReadErrors); n != 0 {
+	if n := sum(run.WriteErrorsAfter) + sum(run.WriteErrorsInFlight) + sum(run.ReadErrors) + sum(run.ReadErrorsInFlight); n != 0 {
 		t.Errorf("switchover: %d client errors: %v", n, run.ErrorSamples)
 	}
 }

@@ -11,7 +11,8 @@ import (
 // WriteTable prints one table per workload (medians of the runs) and the
 // goals, for a terminal or a Markdown code block.
 func WriteTable(w io.Writer, rep *Report) error {
-	fmt.Fprintf(w, "medians of %d runs of %s each, targets interleaved\n", rep.Runs, rep.Duration)
+	fmt.Fprintf(w, "medians of %d runs of %s each, targets interleaved; load average %s at start, %s at end\n",
+		rep.Runs, rep.Duration, rep.LoadAvg[0], rep.LoadAvg[1])
 	for _, wl := range rep.Workloads {
 		fmt.Fprintf(w, "\n%s — %s\n", wl.Name, wl.Desc)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -24,9 +25,12 @@ type Options struct {
 
 // Report is the outcome of Run, printed by WriteTable and WriteJSON.
 type Report struct {
-	Started   time.Time        `json:"started"`
-	Runs      int              `json:"runs"`
-	Duration  string           `json:"duration"`
+	Started  time.Time `json:"started"`
+	Runs     int       `json:"runs"`
+	Duration string    `json:"duration"`
+	// LoadAvg is /proc/loadavg at the start and the end: on a shared
+	// machine it says how much the numbers can be trusted.
+	LoadAvg   [2]string        `json:"loadavg"`
 	Workloads []WorkloadResult `json:"workloads"`
 	Idle      *IdleResult      `json:"idle,omitempty"`
 	Goals     []Goal           `json:"goals"`
@@ -97,6 +101,7 @@ func Run(ctx context.Context, e *Env, o Options) (*Report, error) {
 	}
 
 	rep := &Report{Started: time.Now().UTC(), Runs: o.Runs, Duration: o.Duration.String()}
+	rep.LoadAvg[0] = loadAvg()
 	for _, wl := range selected {
 		res := WorkloadResult{Name: wl.Name, Desc: wl.Desc, Conns: wl.Conns}
 		runs := make([][]Stats, len(wl.Targets))
@@ -134,6 +139,7 @@ func Run(ctx context.Context, e *Env, o Options) (*Report, error) {
 		rep.Idle = idle
 	}
 	rep.Goals = goals(rep)
+	rep.LoadAvg[1] = loadAvg()
 	return rep, nil
 }
 
@@ -193,4 +199,17 @@ func goals(rep *Report) []Goal {
 		gs = append(gs, Goal{What: fmt.Sprintf("RSS with %d idle clients (MiB)", rep.Idle.Clients), Measured: rep.Idle.RSSMiB, Want: "< 300", Met: rep.Idle.RSSMiB < 300})
 	}
 	return gs
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, or "" off Linux.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -75,8 +75,8 @@ type worker struct {
 	target Target
 	conn   *sql.Conn
 	stmt   *sql.Stmt
-	dsn    *mysql.Config
-	query  string // point select with the target's hint
+	dialer driver.Connector // for workloads that connect per operation
+	query  string           // point select with the target's hint
 }
 
 const tableRows = 10000
@@ -90,17 +90,13 @@ func pointSelect(ctx context.Context, w *worker, seq int) (int64, error) {
 	} else {
 		err = w.conn.QueryRowContext(ctx, w.query, id).Scan(&c)
 	}
-	return int64(len(c)), err
+	return 0, err // latency workload: bytes are not its measure
 }
 
 // connectSelect dials a fresh connection for every operation, so it measures
 // the handshake and authentication as much as the query.
 func connectSelect(ctx context.Context, w *worker, _ int) (int64, error) {
-	conn, err := mysql.NewConnector(w.dsn)
-	if err != nil {
-		return 0, err
-	}
-	c, err := conn.Connect(ctx)
+	c, err := w.dialer.Connect(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -180,8 +176,7 @@ func dsn(addr, user, pass string) *mysql.Config {
 // runOnce runs wl against t for d after a warm-up and returns what it
 // measured. Errors are counted, not fatal, unless no worker can connect.
 func runOnce(ctx context.Context, wl Workload, t Target, user, pass string, warmup, d time.Duration) (Sample, error) {
-	cfg := dsn(t.Addr, user, pass)
-	connector, err := mysql.NewConnector(cfg)
+	connector, err := mysql.NewConnector(dsn(t.Addr, user, pass))
 	if err != nil {
 		return Sample{}, err
 	}
@@ -192,7 +187,7 @@ func runOnce(ctx context.Context, wl Workload, t Target, user, pass string, warm
 
 	workers := make([]*worker, wl.Conns)
 	for i := range workers {
-		w := &worker{id: i, target: t, dsn: cfg, query: t.Hint + "SELECT c FROM bench.sbtest1 WHERE id=?"}
+		w := &worker{id: i, target: t, dialer: connector, query: t.Hint + "SELECT c FROM bench.sbtest1 WHERE id=?"}
 		if !wl.dials {
 			if w.conn, err = db.Conn(ctx); err != nil {
 				return Sample{}, fmt.Errorf("%s via %s: %w", wl.Name, t.Name, err)

@@ -35,6 +35,19 @@ var clients = []client{
 	{name: "pdo_mysql", argv: []string{"php", "clients/pdo.php"},
 		check: []string{"php", "-r", "exit(extension_loaded('pdo_mysql') ? 0 : 1);"}, apt: "php-cli php-mysql", noTLS: true,
 		skip: "FINDING-1: OK packets with an info string lose its length prefix; mysqlnd desyncs"},
+	{name: "connectorj", argv: []string{"java", "-cp", "/usr/share/java/mariadb-java-client.jar", "clients/Compat.java"},
+		check: []string{"test", "-f", "/usr/share/java/mariadb-java-client.jar"}, apt: "libmariadb-java openjdk-17-jre-headless"},
+	{name: "dbd_mariadb", argv: []string{"perl", "clients/dbi.pl", "MariaDB"},
+		check: []string{"perl", "-MDBD::MariaDB", "-e1"}, apt: "libdbd-mariadb-perl", noTLS: true},
+	{name: "dbd_mysql", argv: []string{"perl", "clients/dbi.pl", "mysql"},
+		check: []string{"perl", "-MDBD::mysql", "-e1"}, apt: "libdbd-mysql-perl", noTLS: true},
+	{name: "mysql2", argv: []string{"ruby", "clients/mysql2.rb"},
+		check: []string{"ruby", "-rmysql2", "-e1"}, apt: "ruby-mysql2"},
+	{name: "node_mysql", argv: []string{"node", "clients/node-mysql.js"},
+		check: []string{"node", "-e", "require('mysql')"}, apt: "nodejs node-mysql",
+		extraEnv: []string{"NODE_PATH=/usr/share/nodejs"}},
+	{name: "mariadb_cli", argv: []string{"sh", "clients/cli.sh"},
+		check: []string{"mariadb", "--version"}, apt: "mariadb-client"},
 }
 
 // python3 must be Debian's: the apt packages install into its site-packages,
@@ -61,7 +74,9 @@ func TestClients(t *testing.T) {
 			if c.skip != "" {
 				t.Skip(c.skip)
 			}
-			if out, err := exec.Command(c.check[0], c.check[1:]...).CombinedOutput(); err != nil {
+			check := exec.Command(c.check[0], c.check[1:]...)
+			check.Env = append(os.Environ(), c.extraEnv...)
+			if out, err := check.CombinedOutput(); err != nil {
 				t.Skipf("\n\n*** SKIPPED: %s is not installed (%v: %s).\n*** Install it with: apt-get install -y %s  (or scripts/deps-compat.sh)\n",
 					c.name, err, bytes.TrimSpace(out), c.apt)
 			}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,7 +33,6 @@ type cluster struct {
 // test) until the test ends.
 func start(t *testing.T, sb *sandbox.Sandbox, cfg *config.Config) *cluster {
 	t.Helper()
-	grantReload(t, sb)
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -533,21 +531,6 @@ func TestDivergedOldPrimaryQuarantined(t *testing.T) {
 	}
 	if st := c.m.State(); st != "healthy: quarantined: db1" {
 		t.Errorf("State() = %q", st)
-	}
-}
-
-// grantReload gives the monitor user RELOAD (needed by RESET SLAVE ALL and
-// FLUSH TABLES WITH READ LOCK), through root's unix socket, until the
-// sandbox bootstrap grants it.
-func grantReload(t *testing.T, sb *sandbox.Sandbox) {
-	t.Helper()
-	for _, n := range sb.Nodes {
-		sock := filepath.Join(filepath.Dir(n.LogPath()), "mysqld.sock")
-		out, err := exec.Command("mariadb", "-S", sock, "-uroot", "-e",
-			"SET sql_log_bin=0; GRANT RELOAD ON *.* TO '"+sandbox.MonitorUser+"'@'%'").CombinedOutput()
-		if err != nil {
-			t.Fatalf("grant RELOAD on %s: %v: %s", n.Name, err, out)
-		}
 	}
 }
 

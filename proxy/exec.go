@@ -89,12 +89,7 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			if !primary || !isConnectErr(err) {
 				return nil, res, route, err
 			}
-			// The primary cannot be reached: wait for the topology to change
-			// (a failover), bounded by the write hold.
-			if holdUntil.IsZero() {
-				holdUntil = time.Now().Add(s.srv.maxHold())
-			}
-			if werr := s.waitChange(holdUntil); werr != nil {
+			if werr := s.awaitFailover(&holdUntil); werr != nil {
 				return nil, res, route, werr
 			}
 			continue
@@ -107,8 +102,6 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			b.pool.srv.inflight.Add(1)
 			if err = b.send(r.pkt); err == nil && !r.noReply {
 				res, err = s.relay(b, r)
-			} else if err == nil {
-				err = b.c.Flush()
 			}
 			b.pool.srv.inflight.Add(-1)
 			s.cur.Store(nil)
@@ -136,10 +129,11 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 		pinned := s.pin == b
 		s.releaseAfterFailure(b)
 		s.srv.log.Debug("backend connection failed", "conn", s.id, "server", b.pool.key.server, "sent", sent, "err", err)
-		if pinned || res.started || attempt >= 3 {
+		if pinned || res.started || attempt >= 3 || s.killed.Load() {
 			s.srv.stats.lost.Add(1)
 			if res.started {
-				// Mid-response: the client's sequence continues.
+				// Mid-response: end it with an ERR; the sequence continues.
+				res.failed = true
 				return b, res, route, s.midResponseError()
 			}
 			return b, res, route, errLost
@@ -153,16 +147,21 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			continue
 		}
 		if primary {
-			// The primary looks dead: wait for the topology to change (a
-			// failover), bounded by the write hold.
-			if holdUntil.IsZero() {
-				holdUntil = time.Now().Add(s.srv.maxHold())
-			}
-			if werr := s.waitChange(holdUntil); werr != nil {
+			if werr := s.awaitFailover(&holdUntil); werr != nil {
 				return nil, res, route, werr
 			}
 		}
 	}
+}
+
+// awaitFailover waits, after the primary could not be reached, for the
+// topology to change (a failover), bounded by the write hold counted from
+// the first failure.
+func (s *session) awaitFailover(holdUntil *time.Time) error {
+	if holdUntil.IsZero() {
+		*holdUntil = time.Now().Add(s.srv.maxHold())
+	}
+	return s.waitChange(*holdUntil)
 }
 
 // isConnectErr reports a failure to reach a server (as opposed to the

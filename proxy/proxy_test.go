@@ -718,6 +718,16 @@ func TestProxy(t *testing.T) {
 		if err := db.Ping(); mysqlErr(err) != 1040 {
 			t.Fatalf("third client: %v", err)
 		}
+		// Per-user limit.
+		cfg := *e.cfg
+		cfg.Limits.MaxClientConnections = 10
+		cfg.Users = []config.User{{Name: "app", Password: "app", MaxConnections: 2}}
+		if err := e.srv.Reload(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Ping(); mysqlErr(err) != 1203 {
+			t.Fatalf("over the user's max_connections: %v", err)
+		}
 		time.Sleep(1500 * time.Millisecond)
 		if n := e.srv.Stats().ClientsConnected; n != 0 {
 			t.Fatalf("%d clients still connected after the idle timeout", n)
@@ -774,6 +784,36 @@ func TestProxy(t *testing.T) {
 		out, err := exec.Command("python3", "testdata/change_user.py", host, port).CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "ok" {
 			t.Fatalf("libmariadb change_user/reset_connection: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("ReadYourWrites", func(t *testing.T) {
+		// With the replica's SQL thread stopped, a read after the session's
+		// own write cannot be served by the replica: MASTER_GTID_WAIT times
+		// out and the read goes to the primary. Other sessions read the
+		// replica.
+		e := newEnvOn(t, sb, nil)
+		replica := sb.DB(t, "db2")
+		mustExec(t, replica, "STOP SLAVE SQL_THREAD")
+		defer mustExec(t, replica, "START SLAVE SQL_THREAD")
+		c := e.conn(t, "")
+		mustExec(t, c, "UPDATE pt.kv SET v = 'ryw' WHERE k = 2")
+		defer mustExec(t, c, "UPDATE pt.kv SET v = 'two' WHERE k = 2")
+		if got := queryString(t, c, "SELECT v FROM pt.kv WHERE k = 2"); got != "ryw" {
+			t.Fatalf("read after own write: %q", got)
+		}
+		var s *session
+		e.srv.mu.Lock()
+		for _, ss := range e.srv.sessions {
+			s = ss
+		}
+		e.srv.mu.Unlock()
+		if !s.in.HasGTID || s.in.LastGTID.Seq == 0 {
+			t.Fatalf("session GTID not tracked: %+v", s.in)
+		}
+		other := e.conn(t, "")
+		if got := queryString(t, other, "SELECT v FROM pt.kv WHERE k = 2"); got != "two" {
+			t.Fatalf("another session read %q, want the replica's stale 'two'", got)
 		}
 	})
 

@@ -213,9 +213,14 @@ func (s *session) login() bool {
 	}
 	s.setLogin(hello)
 	if !srv.register(s) {
+		// Over the user's max_connections (or shutting down). The OK is
+		// already out, so the refusal answers the client's first command,
+		// with the error mysqld uses for max_user_connections.
 		srv.stats.refused.Add(1)
-		s.c.SetSeq(2)
-		_ = s.writeErr(wire.ErrConCount, "08004", "Too many connections")
+		s.c.ResetSeq()
+		if _, err := s.c.ReadPacket(); err == nil {
+			_ = s.writeErr(1203, "42000", fmt.Sprintf("User %s already has more than 'max_user_connections' active connections", hello.User))
+		}
 		return false
 	}
 	return true

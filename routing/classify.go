@@ -210,6 +210,7 @@ func (s *scanner) observe(t token, kw kwID) {
 			case kwCurrval, kwLastval:
 				s.flags |= FlagSessionDependent
 			}
+			kw = kwNone // a qualified name (t.lock, db.get_lock) is no keyword
 		}
 		switch kw {
 		case kwUpdate, kwShare:

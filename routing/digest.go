@@ -33,7 +33,8 @@ const (
 	dNone    dcls = iota // nothing emitted yet
 	dWord                // identifier or function name: "(" follows without a space
 	dKeyword             // keyword: "(" follows after a space
-	dOperand             // literal, ?, variable, NULL
+	dOperand             // literal, ?, quoted identifier, NULL
+	dVar                 // @var, @@var: a "." after it needs a space, or it would join the name
 	dOp                  // operator
 	dOpen
 	dClose
@@ -94,6 +95,8 @@ func (d *digester) space(c dcls) bool {
 	switch {
 	case d.prev == dNone, d.prev == dOpen, d.prev == dDot:
 		return false
+	case c == dDot && d.prev == dVar:
+		return true
 	case c == dComma, c == dClose, c == dDot, c == dSemi:
 		return false
 	case c == dOpen && d.prev == dWord:
@@ -142,10 +145,12 @@ func (d *digester) run() {
 					}
 				}
 			}
-		case tQuoted, tVar:
+		case tQuoted:
 			d.emit(sql[t.start:t.end], dOperand, nil)
+		case tVar:
+			d.emit(sql[t.start:t.end], dVar, nil)
 		case tSysVar:
-			d.emit(sql[t.start:t.end], dOperand, lower)
+			d.emit(sql[t.start:t.end], dVar, lower)
 		case tPunct:
 			d.op(t)
 		}
@@ -173,7 +178,7 @@ func (d *digester) op(t token) {
 	case d.punct(t, ";"):
 		d.emitStr(";", dSemi)
 		d.valuesDepth = 0
-	case (d.punct(t, "-") || d.punct(t, "+")) && d.prev != dOperand && d.prev != dWord && d.prev != dClose:
+	case (d.punct(t, "-") || d.punct(t, "+")) && d.prev != dOperand && d.prev != dVar && d.prev != dWord && d.prev != dClose:
 		if nx := d.l; nx.next().kind == tNumber {
 			d.l.next()
 			d.emitStr("?", dOperand)

@@ -49,6 +49,8 @@ func TestDigest(t *testing.T) {
 		{"SELECT (...)", "SELECT (...)"},
 		{". 0A", ".0A"},
 		{"@ .!", "@.!"},
+		{"@0 .!", "@0 .!"},
+		{"SELECT @a.b, @a .b, @@x .y", "SELECT @a.b, @a .b, @@x .y"},
 		{"SELECT t. 1abc, .5, x .5e3", "SELECT t.1abc, ?, x ?"},
 		{"SELECT * FROM t WHERE id IN (...)", "SELECT * FROM t WHERE id IN (...)"},
 	}

@@ -136,7 +136,7 @@ func (s *Sandbox) spawn(n *Node) error {
 	cmd := exec.Command(s.Mariadbd, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr(s.exitWithParent)
-	if err := cmd.Start(); err != nil {
+	if err := startProcess(cmd); err != nil {
 		return fmt.Errorf("sandbox: start %s: %w", n.Name, err)
 	}
 	p := &proc{pid: cmd.Process.Pid, done: make(chan struct{})}

@@ -1,10 +1,11 @@
 // Command entrypoint is PID 1 of the local MariaDB image
 // (switchyard/mariadb-local). The image has no shell, so this static program
 // does what the official mariadb image's shell entrypoint does, for the subset
-// Switchyard uses: on an empty datadir it bootstraps the system tables with
-// `mariadbd --bootstrap`, starts a temporary socket-only server, applies the
-// MARIADB_* environment and /docker-entrypoint-initdb.d/*.sql, stops it, and
-// finally execs mariadbd with the container's arguments.
+// Switchyard uses: on an empty datadir it copies in the system tables
+// bootstrapped when the image was built, starts a temporary socket-only
+// server, applies the MARIADB_* environment and
+// /docker-entrypoint-initdb.d/*.sql, stops it, and finally execs mariadbd
+// with the container's arguments.
 package main
 
 import (
@@ -31,21 +32,11 @@ const (
 	runDir     = "/run/mysqld"
 	initSocket = runDir + "/init.sock"
 	initDir    = "/docker-entrypoint-initdb.d"
-	shareDir   = "/usr/share/mysql"
-	mysqlUID   = 999 // matches /etc/passwd in the image and the official image
-	mysqlGID   = 999
+	// templateDir holds a datadir bootstrapped when the image was built.
+	templateDir = "/usr/share/switchyard/datadir"
+	mysqlUID    = 999 // matches /etc/passwd in the image and the official image
+	mysqlGID    = 999
 )
-
-// systemSQL is what mariadb-install-db feeds to the bootstrap server, minus
-// the help tables (2.4 MB of parsing for HELP, which nobody uses in a container)
-// and the test database.
-var systemSQL = []string{
-	"mysql_system_tables.sql",
-	"mysql_performance_tables.sql",
-	"mysql_system_tables_data.sql",
-	"maria_add_gis_sp_bootstrap.sql",
-	"mysql_sys_schema.sql",
-}
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -124,8 +115,8 @@ func initialize(args []string) error {
 	if !hasRootPassword && os.Getenv("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD") == "" {
 		return errors.New("set MARIADB_ROOT_PASSWORD (or MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1)")
 	}
-	if err := bootstrap(args); err != nil {
-		return err
+	if err := copyTemplate(); err != nil {
+		return fmt.Errorf("copy system tables from %s: %w", templateDir, err)
 	}
 	// The temporary server takes the container's options (so the init SQL
 	// sees the real server_id and GTID domain) but is reachable only through
@@ -158,29 +149,45 @@ func initialize(args []string) error {
 	return nil
 }
 
-// bootstrap creates the system tables as mariadb-install-db does.
-func bootstrap(args []string) error {
-	var sqlText strings.Builder
-	sqlText.WriteString("CREATE DATABASE IF NOT EXISTS mysql;\nUSE mysql;\nSET @auth_root_socket=NULL;\n")
-	for _, f := range systemSQL {
-		b, err := os.ReadFile(filepath.Join(shareDir, f))
+// copyTemplate fills the empty datadir from the system tables bootstrapped
+// when the image was built, which is several times faster than bootstrapping
+// in every container.
+func copyTemplate() error {
+	return filepath.WalkDir(templateDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		sqlText.Write(b)
-		sqlText.WriteByte('\n')
+		rel, _ := filepath.Rel(templateDir, p)
+		dst := filepath.Join(datadir, rel)
+		if d.IsDir() {
+			if err := os.MkdirAll(dst, 0o700); err != nil {
+				return err
+			}
+		} else if err := copyFile(p, dst); err != nil {
+			return err
+		}
+		if os.Geteuid() == 0 {
+			return os.Lchown(dst, mysqlUID, mysqlGID)
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
 	}
-	// The binary log stays off: the system tables must not become GTIDs
-	// that every replica would try to fetch from every other node.
-	cmd := exec.Command(mariadbd, append(append([]string{}, args...),
-		"--bootstrap", "--skip-log-bin", "--log-warnings=0", "--enforce-storage-engine=",
-		"--max-allowed-packet=8M", "--net-buffer-length=16K")...)
-	cmd.Stdin = strings.NewReader(sqlText.String())
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("mariadbd --bootstrap: %w", err)
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
+	if err != nil {
+		return err
 	}
-	return nil
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // configure waits for the temporary server, applies the environment and the
@@ -246,10 +253,9 @@ func envStatements(rootPassword string) []statement {
 	rootHost := envOr("MARIADB_ROOT_HOST", "%")
 	sts := []statement{
 		{query: "SET SESSION sql_log_bin=0"},
-		// Only root@localhost survives bootstrap; the passwordless
-		// root@127.0.0.1, root@::1 and root@<hostname> go.
+		// Only root@localhost survives; the passwordless root@127.0.0.1
+		// and root@::1 of the bootstrap go.
 		{query: "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1'"},
-		{query: `EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@''', @@hostname, '''')`},
 		{query: "ALTER USER 'root'@'localhost' IDENTIFIED BY ?", args: []any{rootPassword}},
 	}
 	if rootHost != "localhost" {
