@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard/switchyard/admin"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/digest"
+	"github.com/switchyard/switchyard/docker"
 	"github.com/switchyard/switchyard/failover"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/metrics"
@@ -41,7 +42,9 @@ type App struct {
 	Metrics  *metrics.Metrics
 	Digests  *digest.Store
 
-	info     *proxyInfo
+	info      *proxyInfo
+	disc      *docker.Discovery // nil unless docker.enabled
+	dockerReg *dockerServers    // the discovered servers; nil unless docker.enabled
 	reloadMu sync.Mutex
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -68,7 +71,14 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("routing: %w", err)
 	}
 	a.Health = health.New(cfg, a.view, log)
-	a.Failover = failover.New(failover.Options{Config: cfg, View: a.view, Health: a.Health, Logger: log})
+	if err := a.newDocker(cfg); err != nil {
+		return nil, err
+	}
+	var fencer failover.Fencer // a nil *docker.Fencer would not be a nil Fencer
+	if a.disc != nil {
+		fencer = a.disc.Fencer(cfg.Docker.Fence)
+	}
+	a.Failover = failover.New(failover.Options{Config: cfg, View: a.view, Health: a.Health, Fencer: fencer, Logger: log})
 	a.Digests = digest.New(digest.Options{})
 
 	ctl := failoverControl{a.Failover}
@@ -80,6 +90,9 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.Metrics = metrics.New(metrics.Deps{View: a.view, Proxy: info, Failover: ctl, Digests: a.Digests, Logger: log})
 	a.Proxy, err = proxy.New(proxy.Options{Config: cfg, View: a.view, Router: router, Observer: a.Metrics, Logger: log})
 	if err != nil {
+		if a.disc != nil {
+			a.disc.Close()
+		}
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	info.p = a.Proxy
@@ -153,6 +166,9 @@ func (a *App) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.goRun(func() { a.Health.Run(ctx) })
 	a.goRun(func() { a.Failover.Run(ctx) })
+	if a.disc != nil {
+		a.goRun(func() { a.followDocker(ctx) })
+	}
 	a.goRun(func() { a.serve("app", a.Proxy.Serve, a.appLn) })
 	if a.adminLn != nil {
 		a.goRun(func() { a.serve("admin", a.Admin.Serve, a.adminLn) })
@@ -223,10 +239,15 @@ func (a *App) apply(next *config.Config) error {
 	if next.Listen != cur.Listen {
 		return fmt.Errorf("reload: listen addresses cannot change without a restart (have %+v, file says %+v)", cur.Listen, next.Listen)
 	}
-	if err := a.Proxy.Reload(next); err != nil {
+	if next.Docker != cur.Docker {
+		return fmt.Errorf("reload: the docker section cannot change without a restart (have %+v, file says %+v)", cur.Docker, next.Docker)
+	}
+	// Servers found by Docker discovery stay next to the file's servers.
+	eff := a.effectiveConfig(next)
+	if err := a.Proxy.Reload(eff); err != nil {
 		return err
 	}
-	a.Health.Reload(next)
+	a.Health.Reload(eff)
 	a.Failover.Reload(next)
 	a.cfg.Store(next)
 	return nil
@@ -247,5 +268,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.cancel()
 	}
 	a.wg.Wait()
+	if a.disc != nil {
+		a.disc.Close()
+	}
 	return err
 }

@@ -29,7 +29,7 @@ const (
 type DrillOptions struct {
 	Event   string
 	Writers int           // autocommit INSERT loops (default 4)
-	Readers int           // point-read loops (default 4)
+	Readers int           // point-read loops (0: none)
 	Warmup  time.Duration // load before the event (default 2s)
 	After   time.Duration // load after the event (default 6s)
 }
@@ -71,11 +71,6 @@ type DrillRun struct {
 func (o *DrillOptions) defaults() {
 	if o.Writers <= 0 {
 		o.Writers = 4
-	}
-	if o.Readers < 0 {
-		o.Readers = 0
-	} else if o.Readers == 0 {
-		o.Readers = 4
 	}
 	if o.Warmup <= 0 {
 		o.Warmup = 2 * time.Second
@@ -153,8 +148,8 @@ func RunDrill(ctx context.Context, e *Env, o DrillOptions) (*DrillRun, error) {
 			t0 := time.Now()
 			id, err := stmt(sctx, seq)
 			cancel()
-			if loadCtx.Err() != nil {
-				break
+			if err != nil && loadCtx.Err() != nil {
+				break // stopped by the end of the drill, not a failure
 			}
 			local = append(local, op{sent: t0, done: time.Now(), err: err, id: id})
 		}

@@ -112,7 +112,7 @@ func readState(ctx context.Context, db *sql.DB) (state, error) {
 	if err := db.QueryRowContext(ctx, "SELECT @@version").Scan(&version); err != nil {
 		return st, fmt.Errorf("read version: %w", err)
 	}
-	st.Flavor = flavorOf(version)
+	st.Flavor = topology.FlavorOf(version, "")
 	var applied, binlog, current string
 	if err := db.QueryRowContext(ctx, positionSQL(st.Flavor)).Scan(&st.ServerID, &st.ReadOnly, &applied, &binlog, &current); err != nil {
 		return st, fmt.Errorf("read positions: %w", err)
@@ -163,13 +163,6 @@ func readState(ctx context.Context, db *sql.DB) (state, error) {
 	// applied before (e.g. as a former primary) still counts.
 	st.Received = mergeMariaDB(st.Received, st.Applied)
 	return st, nil
-}
-
-func flavorOf(version string) topology.Flavor {
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return topology.FlavorMariaDB
-	}
-	return topology.FlavorMySQL
 }
 
 func parseSet(f topology.Flavor, s string) (gtid.Set, error) {

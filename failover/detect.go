@@ -253,8 +253,9 @@ func (m *Manager) hold(s *suspicion, state, why string) bool {
 	return true
 }
 
-// confirmDead asks the replicas: the primary is dead only if no reachable
-// replica's IO thread is still connected to it (or no replica is reachable).
+// confirmDead asks the replicas: the primary is dead only if at least one
+// reachable replica has lost it and none is still connected to it, or if every
+// replica has been unreachable for as long as the primary.
 // A replica connected to another known server does not vouch for the
 // primary; one connected to an address the proxy does not know does, since
 // the proxy may reach the primary by another address than the replicas.
@@ -267,12 +268,30 @@ func (m *Manager) confirmDead(ctx context.Context) bool {
 	}
 	m.checkAll(ctx, names)
 	snap := m.view.Load()
+	reachable, lost := 0, 0
 	for _, n := range names {
 		s := snap.Server(n)
-		if s == nil || !s.Reachable || !s.IsReplica || !s.IOThread {
+		if s == nil || !s.Reachable {
 			continue
 		}
-		if other := serverAt(snap, s.SourceAddr); other == nil || other.Name == snap.Primary {
+		reachable++
+		if s.IsReplica && s.IOThread {
+			if other := serverAt(snap, s.SourceAddr); other == nil || other.Name == snap.Primary {
+				return false // still replicating from it: the primary is alive
+			}
+		}
+		lost++
+	}
+	if reachable > 0 {
+		return lost > 0
+	}
+	// Every replica is unreachable too: they died with the primary, or the
+	// proxy is cut off from all of them. A check that merely timed out on a
+	// busy host is not a vote, so they count as agreeing only once each has
+	// failed as many consecutive checks as made the primary suspect.
+	threshold := m.settings().threshold
+	for _, n := range names {
+		if s := snap.Server(n); s != nil && s.FailedChecks < threshold {
 			return false
 		}
 	}

@@ -32,14 +32,24 @@ type Fencer interface {
 	Fence(ctx context.Context, server string) (action string, err error)
 }
 
+// Drainer is the proxy as a switchover sees it: statements it already let
+// through to the old primary must finish there before that primary's final
+// position is read, and sessions inside a transaction there may finish it.
+type Drainer interface {
+	// Drain waits until the proxy runs no statement on server and no session
+	// holds a transaction open there, or ctx ends.
+	Drain(ctx context.Context, server string) error
+}
+
 // Options wires a Manager.
 type Options struct {
-	Config *config.Config
-	View   *topology.View
-	Health Checker // nil: decide from the view as it is
-	Fencer Fencer  // nil: no fencing beyond the database itself
-	Logger *slog.Logger
-	Now    func() time.Time // nil: time.Now
+	Config  *config.Config
+	View    *topology.View
+	Health  Checker // nil: decide from the view as it is
+	Fencer  Fencer  // nil: no fencing beyond the database itself
+	Drainer Drainer // nil: switchover drains by watching the old primary only
+	Logger  *slog.Logger
+	Now     func() time.Time // nil: time.Now
 }
 
 // States reported by State.
@@ -58,14 +68,15 @@ const (
 
 // Manager runs detection and carries out failovers and switchovers.
 type Manager struct {
-	view   *topology.View
-	health Checker
-	fencer Fencer
-	log    *slog.Logger
-	now    func() time.Time
-	cfg    atomic.Pointer[config.Config]
-	pools  pools
-	async  sync.WaitGroup // fencing, hooks and verification after writes resumed
+	view    *topology.View
+	health  Checker
+	fencer  Fencer
+	drainer Drainer
+	log     *slog.Logger
+	now     func() time.Time
+	cfg     atomic.Pointer[config.Config]
+	pools   pools
+	async   sync.WaitGroup // fencing, hooks and verification after writes resumed
 
 	// op serialises everything that changes servers: detection and rejoin
 	// (from Run), Switchover and Failover (from the admin port).
@@ -98,6 +109,7 @@ func New(o Options) *Manager {
 		view:       o.View,
 		health:     o.Health,
 		fencer:     o.Fencer,
+		drainer:    o.Drainer,
 		log:        o.Logger,
 		now:        o.Now,
 		state:      StateDiscovering,

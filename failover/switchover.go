@@ -87,7 +87,15 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 		return end(ResultAborted, reason)
 	}
 
-	remaining := m.drain(ctx, odb, set.switchT)
+	started := m.now()
+	if m.drainer != nil {
+		dctx, cancel := context.WithTimeout(ctx, set.switchT)
+		if err := m.drainer.Drain(dctx, old.Name); err != nil {
+			m.log.Warn("switchover: proxy sessions still busy on the old primary", "server", old.Name, "err", err)
+		}
+		cancel()
+	}
+	remaining := m.drain(ctx, odb, max(set.switchT-m.now().Sub(started), drainPoll))
 	if err := execAll(ctx, odb, readOnlySQL(ost.Flavor, true)); err != nil {
 		return abort(err.Error())
 	}

@@ -147,13 +147,13 @@ func TestHeartbeatTableName(t *testing.T) {
 }
 
 func TestFlavorAndVersion(t *testing.T) {
-	if f := FlavorOf("10.11.19-MariaDB-0+deb12u1-log", "Debian 12"); f != topology.FlavorMariaDB {
+	if f := topology.FlavorOf("10.11.19-MariaDB-0+deb12u1-log", "Debian 12"); f != topology.FlavorMariaDB {
 		t.Errorf("MariaDB seen as %v", f)
 	}
-	if f := FlavorOf("5.5.5-10.6.1", "mariadb.org binary distribution"); f != topology.FlavorMariaDB {
+	if f := topology.FlavorOf("5.5.5-10.6.1", "mariadb.org binary distribution"); f != topology.FlavorMariaDB {
 		t.Errorf("MariaDB by comment seen as %v", f)
 	}
-	if f := FlavorOf("8.0.36", "MySQL Community Server - GPL"); f != topology.FlavorMySQL {
+	if f := topology.FlavorOf("8.0.36", "MySQL Community Server - GPL"); f != topology.FlavorMySQL {
 		t.Errorf("MySQL seen as %v", f)
 	}
 	if v := versionNumbers("8.0.36-log"); v != [3]int{8, 0, 36} {

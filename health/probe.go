@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,9 +105,12 @@ func (d driverLog) Print(v ...any) {
 	d.log.Debug(strings.TrimSpace(fmt.Sprint(v...)), "source", "mysql-driver")
 }
 
-// reset drops the held connection so the next check dials a new one.
+// reset drops the held connection so the next check dials a new one. The
+// connection is discarded, not returned to the pool: after a server-side error
+// (say, privileges granted after it was opened) only a new one can succeed.
 func (c *conn) reset() {
 	if c.c != nil {
+		c.c.Raw(func(any) error { return driver.ErrBadConn })
 		c.c.Close()
 		c.c = nil
 	}
@@ -146,17 +150,9 @@ func (c *conn) ensure(ctx context.Context, k connKey, log *slog.Logger) error {
 		return fmt.Errorf("read version: %w", err)
 	}
 	c.c, c.version = sc, version
-	c.flavor = FlavorOf(version, comment)
+	c.flavor = topology.FlavorOf(version, comment)
 	c.major = versionNumbers(version)
 	return nil
-}
-
-// FlavorOf tells MariaDB from MySQL by @@version and @@version_comment.
-func FlavorOf(version, comment string) topology.Flavor {
-	if strings.Contains(strings.ToLower(version+" "+comment), "mariadb") {
-		return topology.FlavorMariaDB
-	}
-	return topology.FlavorMySQL
 }
 
 // versionNumbers parses "8.0.36-log" into {8, 0, 36}.

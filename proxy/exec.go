@@ -86,6 +86,12 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 		var primary bool
 		b, route, primary, err = s.acquire(r)
 		if err != nil {
+			if !primary && isConnectErr(err) && !r.readPrimary && s.pin == nil {
+				// The replica chosen for a read cannot be reached (health
+				// has not noticed yet): read from the primary instead.
+				r.readPrimary = true
+				continue
+			}
 			if !primary || !isConnectErr(err) {
 				return nil, res, route, err
 			}
@@ -557,9 +563,10 @@ func (s *session) onOK(pkt []byte, strip bool) []byte {
 	return pkt
 }
 
-// stripSessionTrack rewrites an OK packet (header included) in place into
-// its form without CLIENT_SESSION_TRACK: the info string runs to the end and
-// no session state follows.
+// stripSessionTrack rewrites an OK packet (header included) in place for a
+// client without CLIENT_SESSION_TRACK: the session-state block after the
+// info string is cut and SERVER_SESSION_STATE_CHANGED cleared. The info
+// string keeps its length prefix: servers send it length-encoded either way.
 func stripSessionTrack(pkt []byte) []byte {
 	p := pkt[4:]
 	i := 1
@@ -574,20 +581,21 @@ func stripSessionTrack(pkt []byte) []byte {
 		return pkt
 	}
 	st := uint16(p[i]) | uint16(p[i+1])<<8
+	if st&wire.StatusSessionStateChanged == 0 {
+		return pkt
+	}
 	st &^= wire.StatusSessionStateChanged
 	p[i], p[i+1] = byte(st), byte(st>>8)
 	i += 4
-	if i == len(p) {
-		return pkt
+	if i < len(p) {
+		_, n, null, ok := readLenEncString(p[i:])
+		if !ok || null {
+			return pkt
+		}
+		i += n
 	}
-	info, _, null, ok := readLenEncString(p[i:])
-	if !ok || null {
-		return pkt
-	}
-	n := copy(p[i:], info)
-	l := i + n
-	pkt[0], pkt[1], pkt[2] = byte(l), byte(l>>8), byte(l>>16)
-	return pkt[:4+l]
+	pkt[0], pkt[1], pkt[2] = byte(i), byte(i>>8), byte(i>>16)
+	return pkt[:4+i]
 }
 
 // relayInfile forwards a LOCAL INFILE request to the client and the file's

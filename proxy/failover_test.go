@@ -89,6 +89,18 @@ func TestPrimaryKilled(t *testing.T) {
 	for i := 0; i < 8; i++ { // populate the pools
 		mustExec(t, db, "SELECT 1")
 	}
+	// A dead replica: reads fall back to the primary before health notices.
+	if err := e.sb.Kill("db2"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if got := queryString(t, db, "SELECT COUNT(*) FROM test.k"); got != "0" {
+			t.Fatalf("read with the replica dead: %q", got)
+		}
+	}
+	if err := e.sb.Start("db2"); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.sb.Kill("db1"); err != nil {
 		t.Fatal(err)
 	}

@@ -106,6 +106,27 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("OKPacketsWithoutSessionTrack", func(t *testing.T) {
+		// A client without CLIENT_SESSION_TRACK gets the server's OK bytes.
+		e := newEnvOn(t, sb, nil)
+		caps := wire.DefaultClientCaps &^ wire.ClientSessionTrack
+		ok := func(addr string) []byte {
+			r := rawConn(t, addr, caps)
+			if err := r.send(append([]byte{wire.ComQuery}, "UPDATE pt.kv SET v = v WHERE k IN (1, 2)"...)); err != nil {
+				t.Fatal(err)
+			}
+			p, err := r.c.ReadPacket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append([]byte(nil), p...)
+		}
+		direct, proxied := ok(sb.Nodes[0].Addr), ok(e.addr)
+		if !bytes.Equal(direct, proxied) || !bytes.Contains(direct, []byte("Rows matched: 2")) {
+			t.Fatalf("OK differs:\ndirect %q\nproxy  %q", direct, proxied)
+		}
+	})
+
 	t.Run("MultiStatementsAndResults", func(t *testing.T) {
 		e := newEnvOn(t, sb, nil)
 		c := e.conn(t, "multiStatements=true")

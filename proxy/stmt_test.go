@@ -89,16 +89,22 @@ func TestStmtCacheLRU(t *testing.T) {
 
 func TestStripSessionTrack(t *testing.T) {
 	// OK: affected 1, insert id 0, status SESSION_STATE_CHANGED|AUTOCOMMIT,
-	// 0 warnings, info "Rows matched", then a session-state block.
+	// 0 warnings, info "Rows matched" (length-encoded), then session state.
 	payload := []byte{0, 1, 0, 0x02, 0x40, 0, 0}
 	payload = append(payload, 12)
 	payload = append(payload, "Rows matched"...)
 	payload = append(payload, 5, 0, 3, 'a', '=', '1')
 	pkt := append([]byte{byte(len(payload)), 0, 0, 1}, payload...)
 	out := stripSessionTrack(pkt)
-	want := append([]byte{0, 1, 0, 0x02, 0x00, 0, 0}, "Rows matched"...)
+	want := append([]byte{0, 1, 0, 0x02, 0x00, 0, 0, 12}, "Rows matched"...)
 	if !bytes.Equal(out[4:], want) || int(out[0]) != len(want) || out[3] != 1 {
 		t.Fatalf("got %x want %x", out, want)
+	}
+	// Without session state the packet passes unchanged, info included.
+	plain := []byte{0, 2, 0, 0x02, 0x00, 0, 0, 3, 'a', 'b', 'c'}
+	pkt = append([]byte{byte(len(plain)), 0, 0, 1}, plain...)
+	if out := stripSessionTrack(pkt); !bytes.Equal(out[4:], plain) {
+		t.Fatalf("plain OK changed: %x", out)
 	}
 }
 

@@ -50,6 +50,8 @@ func TestDigest(t *testing.T) {
 		{". 0A", ".0A"},
 		{"@ .!", "@.!"},
 		{"@0 .!", "@0 .!"},
+		{". 0.A", ".? A"},
+		{"SELECT 1.5abc, 1e5x, 12ab", "SELECT ? abc, ? x, 12ab"},
 		{"SELECT @a.b, @a .b, @@x .y", "SELECT @a.b, @a .b, @@x .y"},
 		{"SELECT t. 1abc, .5, x .5e3", "SELECT t.1abc, ?, x ?"},
 		{"SELECT * FROM t WHERE id IN (...)", "SELECT * FROM t WHERE id IN (...)"},

@@ -230,7 +230,9 @@ func (l *lexer) number(start int) token {
 	for p < len(s) && isDigit(s[p]) {
 		p++
 	}
+	digitsOnly := p > start
 	if p < len(s) && s[p] == '.' {
+		digitsOnly = false
 		p++
 		for p < len(s) && isDigit(s[p]) {
 			p++
@@ -245,7 +247,7 @@ func (l *lexer) number(start int) token {
 			for q < len(s) && isDigit(s[q]) {
 				q++
 			}
-			p = q
+			p, digitsOnly = q, false
 		}
 	}
 	if p < len(s) && isIdentByte(s[p]) {
@@ -254,7 +256,9 @@ func (l *lexer) number(start int) token {
 			l.pos = start + 1
 			return token{kind: tPunct, start: start, end: start + 1}
 		}
-		// 123abc is an identifier
+	}
+	if p < len(s) && isIdentByte(s[p]) && digitsOnly {
+		// 123abc is an identifier; 1.5abc is 1.5 and abc
 		for p < len(s) && isIdentByte(s[p]) {
 			p++
 		}

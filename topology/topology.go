@@ -6,6 +6,7 @@
 package topology
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,14 @@ func (f Flavor) String() string {
 		return "mysql"
 	}
 	return "unknown"
+}
+
+// FlavorOf tells MariaDB from MySQL by @@version and @@version_comment.
+func FlavorOf(version, comment string) Flavor {
+	if strings.Contains(strings.ToLower(version+" "+comment), "mariadb") {
+		return FlavorMariaDB
+	}
+	return FlavorMySQL
 }
 
 // Server is everything known about one server at one moment.

@@ -60,7 +60,7 @@ public class Compat {
     interface Step { void run() throws Exception; }
 
     static void step(String name, Step s) {
-        try { s.run(); } catch (SQLException e) { err(name, e); } catch (Exception e) { System.out.println(name + ": EXCEPTION " + e); }
+        try { s.run(); } catch (Exception e) { System.out.println(name + ": FAILED " + e.toString().replaceAll("\\(conn=\\d+\\) ", "")); }
     }
 
     static final String TYPES = "CREATE TABLE types (id INT PRIMARY KEY, i INT, bu BIGINT UNSIGNED, bs BIGINT, d DECIMAL(20,6),"

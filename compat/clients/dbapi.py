@@ -23,7 +23,7 @@ if DRIVER == "pymysql":
 
     def connect(password=PASSWORD, charset="utf8mb4", flags=0, **kw):
         return m.connect(host=HOST, port=PORT, user=USER, password=password,
-                         database=DB, charset=charset, local_infile=True,
+                         database=DB, charset=charset, local_infile=True, autocommit=True,
                          max_allowed_packet=64 << 20,
                          client_flag=CLIENT.MULTI_STATEMENTS | flags, **kw)
 else:
@@ -32,7 +32,7 @@ else:
 
     def connect(password=PASSWORD, charset="utf8mb4", flags=0, **kw):
         return m.connect(host=HOST, port=PORT, user=USER, passwd=password,
-                         db=DB, charset=charset, local_infile=1,
+                         db=DB, charset=charset, local_infile=1, autocommit=True,
                          client_flag=CLIENT.MULTI_STATEMENTS | flags, **kw)
 
 
@@ -45,10 +45,11 @@ def err(name, e):
 
 
 def step(name, fn):
+    """Runs one group of checks; an unexpected error is reported as FAILED."""
     try:
         fn()
     except m.Error as e:
-        err(name, e)
+        out(name, "FAILED", *e.args)
 
 
 def q(cur, sql, args=None):

@@ -31,7 +31,7 @@ sub r {
 sub out { my $n = shift; print "$n: ", join(' ', map { r($_) } @_), "\n" }
 sub step {
     my ($n, $f) = @_;
-    eval { $f->(); 1 } or do { my $h = $DBI::lasth; out($n, 'ERROR', $DBI::err, $DBI::state, $DBI::errstr) };
+    eval { $f->(); 1 } or do { out($n, 'FAILED', $DBI::err, $DBI::state, $DBI::errstr) };
 }
 
 my $d = dbh();

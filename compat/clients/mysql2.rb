@@ -28,7 +28,7 @@ def out(name, *vals) = puts("#{name}: #{vals.map { |v| r(v) }.join(' ')}")
 def step(name)
   yield
 rescue Mysql2::Error => e
-  out(name, 'ERROR', e.error_number, e.sql_state, e.message)
+  out(name, 'FAILED', e.error_number, e.sql_state, e.message)
 end
 
 def rows(res) = res ? res.map { |row| row.values } : nil

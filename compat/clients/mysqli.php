@@ -24,7 +24,7 @@ function step(string $name, callable $fn): void {
     try {
         $fn();
     } catch (mysqli_sql_exception $e) {
-        err($name, $e);
+        out($name, 'FAILED', $e->getCode(), $e->getSqlState(), $e->getMessage());
     }
 }
 

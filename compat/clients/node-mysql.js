@@ -31,7 +31,7 @@ const out = (name, ...vals) => console.log(name + ': ' + vals.map(r).join(' '));
 const okp = (res) => [res.affectedRows, res.insertId, res.changedRows, res.warningCount];
 
 async function step(name, fn) {
-  try { await fn(); } catch (e) { out(name, 'ERROR', e.errno, e.sqlState, e.sqlMessage || e.message); }
+  try { await fn(); } catch (e) { out(name, 'FAILED', e.errno, e.sqlState, e.sqlMessage || e.message); }
 }
 
 async function main() {

@@ -19,7 +19,7 @@ function step(string $name, callable $fn): void {
     try {
         $fn();
     } catch (PDOException $e) {
-        out($name, 'ERROR', $e->errorInfo ?? $e->getMessage());
+        out($name, 'FAILED', $e->errorInfo ?? $e->getMessage());
     }
 }
 
