@@ -5,7 +5,7 @@ BIN     := bin/switchyard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all deps build test lint demo bench fuzz clean
+.PHONY: all deps build test lint demo bench fuzz clean docker-image
 
 all: build
 
@@ -28,6 +28,11 @@ demo: deps build
 
 bench: deps build
 	$(BIN) bench
+
+# Static Linux binary and the FROM-scratch image switchyard:local (see Dockerfile).
+docker-image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/switchyard-linux-amd64 ./cmd/switchyard
+	docker build -t switchyard:local .
 
 fuzz:
 	@scripts/fuzz.sh

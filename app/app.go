@@ -45,9 +45,9 @@ type App struct {
 	info      *proxyInfo
 	disc      *docker.Discovery // nil unless docker.enabled
 	dockerReg *dockerServers    // the discovered servers; nil unless docker.enabled
-	reloadMu sync.Mutex
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	reloadMu  sync.Mutex
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	appLn, adminLn, metricsLn net.Listener
 }

@@ -25,7 +25,7 @@ type client struct {
 	apt      string   // the Debian packages that provide them
 	skip     string   // "FINDING-N: ..." while a known proxy bug breaks this client
 	noTLS    bool     // the library cannot easily do TLS
-	extraEnv []string
+	extraEnv []string // added to the environment of the check and the script
 }
 
 var clients = []client{
@@ -40,7 +40,7 @@ var clients = []client{
 		check: []string{"php", "-r", "exit(extension_loaded('pdo_mysql') ? 0 : 1);"}, apt: "php-cli php-mysql", noTLS: true,
 		skip: "FINDING-1: OK packets with an info string lose its length prefix; mysqlnd desyncs"},
 	{name: "connectorj", argv: []string{"java", "-cp", "/usr/share/java/mariadb-java-client.jar", "clients/Compat.java"},
-		check: []string{"test", "-f", "/usr/share/java/mariadb-java-client.jar"}, apt: "libmariadb-java openjdk-17-jre-headless"},
+		check: []string{"sh", "-c", "command -v java && test -f /usr/share/java/mariadb-java-client.jar"}, apt: "libmariadb-java openjdk-17-jre-headless"},
 	{name: "dbd_mariadb", argv: []string{"perl", "clients/dbi.pl", "MariaDB"},
 		check: []string{"perl", "-MDBD::MariaDB", "-e1"}, apt: "libdbd-mariadb-perl", noTLS: true},
 	{name: "dbd_mysql", argv: []string{"perl", "clients/dbi.pl", "mysql"},
@@ -84,8 +84,17 @@ func TestClients(t *testing.T) {
 				t.Skipf("\n\n*** SKIPPED: %s is not installed (%v: %s).\n*** Install it with: apt-get install -y %s  (or scripts/deps-compat.sh)\n",
 					c.name, err, bytes.TrimSpace(out), c.apt)
 			}
-			direct := e.runClient(t, c, e.direct(), infile)
+			e.createDBs(t, c)
+			// The two runs use their own databases, so they can overlap:
+			// most of a run is spent waiting on round trips and commits.
+			var direct string
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				direct = e.runClient(t, c, e.direct(), infile)
+			}()
 			proxy := e.runClient(t, c, e.proxy(), infile)
+			<-done
 			compareOutputs(t, c, direct, proxy)
 		})
 	}
@@ -106,22 +115,37 @@ func TestClients(t *testing.T) {
 	})
 }
 
-// runClient creates the client's databases on the primary and runs its
-// script against ep, returning its output with database names normalised.
-func (e *env) runClient(t *testing.T, c client, ep endpoint, infile string) string {
+// clientDBs names the two databases a client's run against ep uses.
+// Same-length names for both runs keep column widths equal.
+func clientDBs(c client, ep endpoint) (string, string) {
+	db := "cx_" + c.name + "_" + ep.name[:1]
+	return db, db + "_2"
+}
+
+// createDBs (re)creates the client's databases for both runs on the primary
+// and waits until the replicas have them too: the proxy may send the
+// client's first statements to a replica.
+func (e *env) createDBs(t *testing.T, c client) {
 	t.Helper()
-	// Same-length names for both runs keep column widths equal.
-	db1 := "cx_" + c.name + "_" + ep.name[:1]
-	db2 := db1 + "_2"
 	pdb := e.primaryDB(t)
-	for _, d := range []string{db1, db2} {
-		if _, err := pdb.Exec("DROP DATABASE IF EXISTS " + d); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pdb.Exec("CREATE DATABASE " + d + " CHARACTER SET utf8mb4"); err != nil {
-			t.Fatal(err)
+	for _, ep := range []endpoint{e.direct(), e.proxy()} {
+		db1, db2 := clientDBs(c, ep)
+		for _, d := range []string{db1, db2} {
+			if _, err := pdb.Exec("DROP DATABASE IF EXISTS " + d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pdb.Exec("CREATE DATABASE " + d + " CHARACTER SET utf8mb4"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	e.waitReplicas(t)
+}
+
+// runClient runs the client's script against ep and returns its output
+// with database names normalised. It may run outside the test goroutine.
+func (e *env) runClient(t *testing.T, c client, ep endpoint, infile string) string {
+	db1, db2 := clientDBs(c, ep)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)

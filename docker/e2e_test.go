@@ -1,10 +1,11 @@
-package docker
+package docker_test
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,113 +17,57 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/switchyard/switchyard/app"
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/docker"
 	"github.com/switchyard/switchyard/failover"
-	"github.com/switchyard/switchyard/health"
-	"github.com/switchyard/switchyard/proxy"
-	"github.com/switchyard/switchyard/routing"
 	"github.com/switchyard/switchyard/sandbox"
 	"github.com/switchyard/switchyard/topology"
 )
 
-// stack is the proxy with health, failover and Docker discovery, wired as
-// `switchyard serve` does for a config with docker.enabled.
+// stack is the real application (app.App) for a config with
+// docker.enabled, as `switchyard serve` runs it: proxy, health, failover,
+// admin, metrics and Docker discovery and fencing.
 type stack struct {
-	view     *topology.View
+	app  *app.App
+	view *topology.View
+	// failover is the application's failover manager.
 	failover *failover.Manager
 	addr     string
 }
 
 func startStack(t *testing.T, cfg *config.Config) *stack {
 	t.Helper()
-	log := testLogger(t)
-	disc, err := NewDiscovery(cfg.Docker, log)
+	a, err := app.New(cfg, docker.TestLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	view := topology.NewView(nil)
-	mon := health.New(cfg, view, log)
-	fo := failover.New(failover.Options{Config: cfg, View: view, Health: mon, Fencer: disc.Fencer(cfg.Docker.Fence), Logger: log})
-	router, err := routing.NewRouter(cfg)
-	if err != nil {
+	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	px, err := proxy.New(proxy.Options{Config: cfg, View: view, Router: router, Logger: log})
-	if err != nil {
+	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	reg := &registry{cfg: cfg, view: view, mon: mon, proxy: px, servers: map[string]config.Server{}}
-	wg.Go(func() {
-		if err := disc.Follow(ctx, reg); err != nil {
-			t.Errorf("discovery: %v", err)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
 		}
 	})
-	wg.Go(func() { mon.Run(ctx) })
-	wg.Go(func() { fo.Run(ctx) })
-	wg.Go(func() { _ = px.Serve(ln) })
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		_ = px.Shutdown(sctx)
-		ln.Close()
-		cancel()
-		wg.Wait()
-		disc.Close()
-	})
-	return &stack{view: view, failover: fo, addr: ln.Addr().String()}
-}
-
-// registry applies discovered servers to the health monitor and the proxy's
-// pools, as the application does: the proxy gets the configuration with the
-// static servers plus the discovered ones; the current primary is kept until
-// failover has moved the role away.
-type registry struct {
-	cfg     *config.Config
-	view    *topology.View
-	mon     *health.Monitor
-	proxy   *proxy.Server
-	mu      sync.Mutex
-	servers map[string]config.Server
-}
-
-func (r *registry) AddServer(s config.Server) {
-	r.mon.AddServer(s)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.servers[s.Name] = s
-	r.reload()
-}
-
-func (r *registry) RemoveServer(name string) {
-	if r.view.Load().Primary == name {
-		return
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
-	r.mon.RemoveServer(name)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.servers, name)
-	r.reload()
-}
-
-func (r *registry) reload() {
-	cfg := *r.cfg
-	cfg.Servers = sortedServers(r.servers)
-	if err := r.proxy.Reload(&cfg); err != nil {
-		panic(err)
-	}
+	return &stack{app: a, view: a.View(), failover: a.Failover, addr: a.AppAddr()}
 }
 
 // waitPrimary waits until writes are open on a primary accepted by ok.
 func (s *stack) waitPrimary(t *testing.T, within time.Duration, ok func(string) bool) string {
 	t.Helper()
 	var primary string
-	eventually(t, within, "writable primary", func() error {
+	docker.Eventually(t, within, "writable primary", func() error {
 		snap := s.view.Load()
 		if snap.Primary == "" || snap.Gate != topology.WritesOpen || !ok(snap.Primary) {
 			return fmt.Errorf("primary %q gate %s (%s), failover state %q", snap.Primary, snap.Gate, snap.Reason, s.failover.State())
@@ -146,7 +91,7 @@ func (s *stack) db(t *testing.T) *sql.DB {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = sandbox.AppUser, sandbox.AppPassword, "tcp", s.addr
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
-	return openDB(t, c.FormatDSN())
+	return docker.OpenDB(t, c.FormatDSN())
 }
 
 // writeLoad runs writers through the proxy until stop is closed and
@@ -203,21 +148,23 @@ func (l *writeLoad) fail(sent time.Time, err error) {
 	l.mu.Unlock()
 }
 
-// TestFailoverOnDocker: the proxy discovers a container sandbox, sees a
+// TestFailoverOnDocker runs the application (app.App, as `switchyard serve`
+// does for a config with docker.enabled and no static servers): it discovers
+// a container sandbox, sees a
 // primary that only the proxy cannot reach as partitioned (no promotion),
 // fails over with no client error when the primary container is killed
 // under load, and stops the container of a primary that is cut off but
 // still running, so a healed partition brings back no second writer.
 func TestFailoverOnDocker(t *testing.T) {
-	cli := requireEngine(t)
+	cli := docker.RequireEngine(t)
 	t.Parallel()
 	ctx := context.Background()
-	cluster := uniqueCluster("e2e")
+	cluster := docker.UniqueCluster("e2e")
 	// Replication over a second network: the replicas reach db1 there, the
 	// proxy only over the sandbox network. Created first, so that it is
 	// removed after the sandbox's containers.
-	repl := uniqueCluster("e2e-repl")
-	nw, err := cli.NetworkCreate(ctx, repl, network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelCluster: cluster}})
+	repl := docker.UniqueCluster("e2e-repl")
+	nw, err := cli.NetworkCreate(ctx, repl, network.CreateOptions{Driver: "bridge", Labels: map[string]string{docker.LabelCluster: cluster}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,9 +172,9 @@ func TestFailoverOnDocker(t *testing.T) {
 		if err := cli.NetworkRemove(context.Background(), nw.ID); err != nil {
 			t.Errorf("remove network %s: %v", repl, err)
 		}
-		assertNothingLeft(t, cli, cluster)
+		docker.AssertNothingLeft(t, cli, cluster)
 	})
-	sb := upSandbox(t, cluster)
+	sb := docker.UpSandbox(t, cluster)
 	cfg := sb.Config()
 	cfg.TLS.Client.Enabled = false
 	cfg.Failover.AntiFlap = config.Duration(time.Second) // two failovers in one test
@@ -242,7 +189,7 @@ func TestFailoverOnDocker(t *testing.T) {
 	}
 	db1ReplIP := containerIP(t, cli, sb.Node("db1").ContainerID, repl)
 	for _, name := range []string{"db2", "db3"} {
-		root := openDB(t, sb.DSN(name, "root", RootPassword))
+		root := docker.OpenDB(t, sb.DSN(name, "root", docker.RootPassword))
 		for _, q := range []string{"STOP SLAVE", "CHANGE MASTER TO MASTER_HOST='" + db1ReplIP + "'", "START SLAVE"} {
 			if _, err := root.Exec(q); err != nil {
 				t.Fatalf("%s: %s: %v", name, q, err)
@@ -252,31 +199,51 @@ func TestFailoverOnDocker(t *testing.T) {
 
 	st := startStack(t, cfg)
 	st.waitPrimary(t, 30*time.Second, func(p string) bool { return p == "db1" })
-	app := st.db(t)
+	appDB := st.db(t)
 	for _, q := range []string{"CREATE DATABASE e2e", "CREATE TABLE e2e.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, w INT, n INT)"} {
-		if _, err := app.Exec(q); err != nil {
+		if _, err := appDB.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	t.Run("container started later joins the read pool", func(t *testing.T) {
 		ip := net.ParseIP(sb.Node("db1").IP).To4()
-		n := &SandboxNode{Name: "db4", ServerID: 4, IP: net.IPv4(ip[0], ip[1], ip[2], ip[3]+3).String()}
-		sb.Nodes = append(sb.Nodes, n)
-		bctx, cancel := context.WithTimeout(ctx, bootTimeout)
-		defer cancel()
-		for _, step := range []func(context.Context, *SandboxNode) error{sb.createNode, sb.startNode, sb.setupNode} {
-			if err := step(bctx, n); err != nil {
-				t.Fatal(err)
-			}
+		n := &docker.SandboxNode{Name: "db4", ServerID: 4, IP: net.IPv4(ip[0], ip[1], ip[2], ip[3]+3).String()}
+		if err := sb.AddNode(ctx, n); err != nil {
+			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "db4 readable replica", func() error {
+		docker.Eventually(t, 20*time.Second, "db4 readable replica", func() error {
 			s := st.view.Load().Server("db4")
 			if s == nil || s.Role != topology.RoleReplica || !s.Readable() || !s.LagEligible || s.Addr != n.Addr {
 				return fmt.Errorf("db4: %+v", s)
 			}
 			return nil
 		})
+		// The admin port of the running application lists it too.
+		c := mysql.NewConfig()
+		c.User, c.Passwd, c.Net, c.Addr = sandbox.AdminUser, sandbox.AdminPassword, "tcp", st.app.AdminAddr()
+		rows, err := docker.OpenDB(t, c.FormatDSN()).Query("SHOW SERVERS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var names []string
+		for rows.Next() {
+			vals := make([]sql.RawBytes, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, string(vals[0]))
+		}
+		sort.Strings(names)
+		if got := strings.Join(names, ","); got != "db1,db2,db3,db4" {
+			t.Errorf("admin SHOW SERVERS lists %q, want db1,db2,db3,db4", got)
+		}
 	})
 
 	t.Run("proxy cut off from primary: no promotion", func(t *testing.T) {
@@ -284,7 +251,7 @@ func TestFailoverOnDocker(t *testing.T) {
 		if err := cli.NetworkDisconnect(ctx, sb.Network, db1.ContainerID, true); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "partition recognised", func() error {
+		docker.Eventually(t, 20*time.Second, "partition recognised", func() error {
 			if s := st.failover.State(); !strings.HasPrefix(s, failover.StatePartitioned) {
 				return fmt.Errorf("failover state %q", s)
 			}
@@ -309,7 +276,7 @@ func TestFailoverOnDocker(t *testing.T) {
 
 	t.Run("docker kill of the primary under load", func(t *testing.T) {
 		stop := make(chan struct{})
-		load := startWrites(t, app, 4, stop)
+		load := startWrites(t, appDB, 4, stop)
 		time.Sleep(time.Second)
 		// docker kill is asynchronous: statements sent while it is on its
 		// way may reach the still-running server and be cut off mid-query
@@ -344,10 +311,10 @@ func TestFailoverOnDocker(t *testing.T) {
 		}
 		t.Logf("failover to %s: writes resumed %s after the docker kill call (the engine took %s to report the container stopped); %d writes ok, %d in flight at the kill failed",
 			primary, resumed.Sub(killStart).Round(time.Millisecond), killedAt.Sub(killStart).Round(time.Millisecond), load.ok.Load(), inFlight)
-		eventually(t, 15*time.Second, "fencing recorded", func() error {
+		docker.Eventually(t, 15*time.Second, "fencing recorded", func() error {
 			// "ok" or "already exited", depending on whether the engine
 			// had finished the kill when fencing looked.
-			if f := st.lastEvent(t).Fence; !strings.Contains(f, "docker stop db1 (container "+shortID(sb.Node("db1").ContainerID)+"): ") {
+			if f := st.lastEvent(t).Fence; !strings.Contains(f, "docker stop db1 (container "+docker.ShortID(sb.Node("db1").ContainerID)+"): ") {
 				return fmt.Errorf("fence %q", f)
 			}
 			return nil
@@ -364,7 +331,7 @@ func TestFailoverOnDocker(t *testing.T) {
 			}
 		}
 		st.waitPrimary(t, 30*time.Second, func(p string) bool { return p != old && p != "db1" })
-		eventually(t, 30*time.Second, old+" container stopped by fencing", func() error {
+		docker.Eventually(t, 30*time.Second, old+" container stopped by fencing", func() error {
 			info, err := cli.ContainerInspect(ctx, n.ContainerID)
 			if err != nil {
 				return err
@@ -374,8 +341,8 @@ func TestFailoverOnDocker(t *testing.T) {
 			}
 			return nil
 		})
-		want := fmt.Sprintf("docker stop %s (container %s): ok", old, shortID(n.ContainerID))
-		eventually(t, 15*time.Second, "fencing recorded", func() error {
+		want := fmt.Sprintf("docker stop %s (container %s): ok", old, docker.ShortID(n.ContainerID))
+		docker.Eventually(t, 15*time.Second, "fencing recorded", func() error {
 			if f := st.lastEvent(t).Fence; !strings.Contains(f, want) {
 				return fmt.Errorf("event fence %q, want it to contain %q", f, want)
 			}
@@ -399,7 +366,7 @@ func containerIP(t *testing.T, cli *client.Client, id, networkName string) strin
 	}
 	ep := info.NetworkSettings.Networks[networkName]
 	if ep == nil || ep.IPAddress == "" {
-		t.Fatalf("container %s has no address on %s", shortID(id), networkName)
+		t.Fatalf("container %s has no address on %s", docker.ShortID(id), networkName)
 	}
 	return ep.IPAddress
 }

@@ -124,8 +124,11 @@ func errant(cand state, refs []gtid.Set) string {
 // when it was promoted (zero when unknown); current is its position now.
 // MariaDB: beyond promotedAt the new primary only has its own transactions,
 // so any later sequence number on the returning server is one it lacks; at
-// the same sequence number the GTIDs must be equal.
-func diverged(returning gtid.Set, promotedAt, current gtid.Set) string {
+// the same sequence number the GTIDs must be equal. A GTID originated by
+// another server that the primary has was replicated from the primary's
+// lineage (a rejoin interrupted after it started replicating), not written
+// by the returning server (returningID).
+func diverged(returning gtid.Set, returningID uint32, promotedAt, current gtid.Set) string {
 	if returning.MySQL != nil {
 		if current.Contains(returning) {
 			return ""
@@ -133,6 +136,9 @@ func diverged(returning gtid.Set, promotedAt, current gtid.Set) string {
 		return fmt.Sprintf("has transactions the primary lacks (%s not in %s)", returning, current)
 	}
 	for _, g := range returning.MariaDB {
+		if g.ServerID != returningID && current.CoversGTID(g) {
+			continue
+		}
 		ref := current
 		if !promotedAt.IsZero() {
 			ref = promotedAt

@@ -147,10 +147,12 @@ func TestDiverged(t *testing.T) {
 		{"no promotion point: ahead of the primary", "0-1-160", "", "0-2-150", true},
 		{"no promotion point: behind the primary", "0-1-140", "", "0-2-150", false},
 		{"domain the primary never had", "0-1-100,7-1-1", "0-1-100", "0-2-150", true},
+		{"interrupted rejoin: already replicated from the new primary", "0-2-120", "0-1-100", "0-2-150", false},
+		{"own write that the new primary's position happens to cover", "0-1-120", "0-1-100", "0-2-150", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := diverged(pos(t, tt.returning), pos(t, tt.promoted), pos(t, tt.current))
+			got := diverged(pos(t, tt.returning), 1, pos(t, tt.promoted), pos(t, tt.current))
 			if (got != "") != tt.diverged {
 				t.Errorf("diverged = %q, want diverged=%v", got, tt.diverged)
 			}

@@ -109,7 +109,7 @@ func (m *Manager) startRejoin(ctx context.Context, s, p *topology.Server, r *rej
 	m.mu.Lock()
 	promoted := m.promotedAt[p.Name]
 	m.mu.Unlock()
-	if why := diverged(st.Current, promoted, pst.Current); why != "" {
+	if why := diverged(st.Current, st.ServerID, promoted, pst.Current); why != "" {
 		m.quarantine(ctx, s, p.Name, why, r)
 		return
 	}

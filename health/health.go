@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -305,17 +306,26 @@ func (m *Monitor) lagMs(snap *topology.Snapshot, isPrimary bool, p *probe, set *
 	switch {
 	case isPrimary:
 		return 0
-	case r == nil, !r.io(), r.sqlErrno != 0 && !r.sql():
+	case r == nil, r.sqlErrno != 0 && !r.sql(), r.ioRunning == "No":
 		return -1
 	}
+	// The heartbeat compares what the replica applied with what the primary
+	// wrote, so it stays true while the IO thread is reconnecting: with the
+	// primary alive and writing, the lag grows; with the primary dead, nothing
+	// newer exists, and a replica holding the last heartbeat keeps serving
+	// reads through the failover instead of leaving the pool.
 	if primary := snap.PrimaryServer(); primary != nil {
 		if ts, ok := p.beats[primary.ServerID]; ok {
-			if ms, ok := m.beats.lag(primary.ServerID, ts, time.Now(), set.heartbeatStale()); ok {
+			stale := set.heartbeatStale()
+			if !primary.Reachable {
+				stale = math.MaxInt64 // no new heartbeat can be written: the last one is the newest
+			}
+			if ms, ok := m.beats.lag(primary.ServerID, ts, time.Now(), stale); ok {
 				return ms
 			}
 		}
 	}
-	if !r.sql() || !r.behind.Valid {
+	if !r.io() || !r.sql() || !r.behind.Valid {
 		return -1
 	}
 	return r.behind.Int64 * 1000
