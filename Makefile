@@ -5,12 +5,16 @@ BIN     := bin/switchyard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all deps build test lint demo bench fuzz clean docker-image
+.PHONY: all deps deps-test build test lint demo bench fuzz clean docker-image
 
 all: build
 
 deps:
 	@scripts/deps.sh
+
+# The compatibility suite also drives PHP, Python, Perl, Ruby, Java and Node clients.
+deps-test: deps
+	@scripts/deps-compat.sh
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/switchyard
@@ -20,7 +24,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps lint build
+test: deps-test lint build
 	$(GO) test -race -count=1 -timeout 25m ./...
 
 demo: deps build

@@ -29,15 +29,25 @@ func (i *proxyInfo) Clients() []admin.Client {
 
 func (i *proxyInfo) KillClient(id uint64) bool { return i.p.KillClient(id) }
 
+// Pools reports one row per (server, user): the proxy keeps a pool per
+// client capability set as well, which operators need not see.
 func (i *proxyInfo) Pools() []admin.Pool {
-	ps := i.p.Pools()
-	out := make([]admin.Pool, len(ps))
-	for k, p := range ps {
-		out[k] = admin.Pool{
-			Server: p.Server, User: p.User, Idle: p.Idle, InUse: p.InUse, Max: p.Max, Waiting: p.Waiting,
-			Waits: uint64(p.WaitsTotal), Timeouts: uint64(p.TimeoutsTotal),
-			Connects: uint64(p.ConnectsTotal), Errors: uint64(p.ErrorsTotal),
+	var out []admin.Pool
+	for _, p := range i.p.Pools() { // sorted by server, then user
+		n := len(out)
+		if n == 0 || out[n-1].Server != p.Server || out[n-1].User != p.User {
+			out = append(out, admin.Pool{Server: p.Server, User: p.User, Max: p.Max})
+			n++
 		}
+		a := &out[n-1]
+		a.Idle += p.Idle
+		a.InUse += p.InUse
+		a.Waiting += p.Waiting
+		a.Waits += uint64(p.WaitsTotal)
+		a.Timeouts += uint64(p.TimeoutsTotal)
+		a.Connects += uint64(p.ConnectsTotal)
+		a.Errors += uint64(p.ErrorsTotal)
+		a.Queries += uint64(p.QueriesTotal)
 	}
 	return out
 }
@@ -51,6 +61,7 @@ func (i *proxyInfo) Stats() admin.Stats {
 		ClientsRefused:   uint64(s.ClientsRefused),
 		AuthFailures:     uint64(s.AuthFailures),
 		Statements:       uint64(s.Statements),
+		HeldWrites:       int(s.Holding),
 		HoldTimeouts:     uint64(s.HoldTimeouts),
 	}
 }
@@ -58,17 +69,17 @@ func (i *proxyInfo) Stats() admin.Stats {
 // failoverControl presents the failover manager to the admin port and metrics.
 type failoverControl struct{ m *failover.Manager }
 
-func (f failoverControl) Switchover(ctx context.Context, target string) (admin.Event, error) {
+func (f *failoverControl) Switchover(ctx context.Context, target string) (admin.Event, error) {
 	e, err := f.m.Switchover(ctx, target)
 	return toAdminEvent(e), err
 }
 
-func (f failoverControl) Failover(ctx context.Context, target string) (admin.Event, error) {
+func (f *failoverControl) Failover(ctx context.Context, target string) (admin.Event, error) {
 	e, err := f.m.Failover(ctx, target)
 	return toAdminEvent(e), err
 }
 
-func (f failoverControl) Events() []admin.Event {
+func (f *failoverControl) Events() []admin.Event {
 	es := f.m.Events()
 	out := make([]admin.Event, len(es))
 	for i, e := range es {
@@ -77,7 +88,7 @@ func (f failoverControl) Events() []admin.Event {
 	return out
 }
 
-func (f failoverControl) State() string { return f.m.State() }
+func (f *failoverControl) State() string { return f.m.State() }
 
 func toAdminEvent(e failover.Event) admin.Event {
 	phases := make([]admin.Phase, len(e.Phases))

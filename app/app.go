@@ -78,15 +78,14 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if a.disc != nil {
 		fencer = a.disc.Fencer(cfg.Docker.Fence)
 	}
-	a.Failover = failover.New(failover.Options{Config: cfg, View: a.view, Health: a.Health, Fencer: fencer, Logger: log})
 	a.Digests = digest.New(digest.Options{})
 
-	ctl := failoverControl{a.Failover}
 	// The proxy reports statements to metrics, which forwards them to the
-	// digest store; metrics reads the proxy back through proxyInfo, so it is
-	// built first and given the proxy once it exists.
+	// digest store; metrics reads the proxy and failover back through the
+	// adapters, which are filled in once those exist.
 	info := &proxyInfo{}
 	a.info = info
+	ctl := &failoverControl{}
 	a.Metrics = metrics.New(metrics.Deps{View: a.view, Proxy: info, Failover: ctl, Digests: a.Digests, Logger: log})
 	a.Proxy, err = proxy.New(proxy.Options{Config: cfg, View: a.view, Router: router, Observer: a.Metrics, Logger: log})
 	if err != nil {
@@ -96,6 +95,8 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	info.p = a.Proxy
+	a.Failover = failover.New(failover.Options{Config: cfg, View: a.view, Health: a.Health, Fencer: fencer, Drainer: a.Proxy, Logger: log})
+	ctl.m = a.Failover
 	a.Admin = admin.New(admin.Deps{
 		Config:   a.Config,
 		Reload:   a.Reload,

@@ -14,7 +14,6 @@ import (
 // connections and on one long-lived session with session state; no read
 // may fail, before, during or after the kill.
 func TestReplicaKilledMidSession(t *testing.T) {
-	t.Skip("FINDING-2: an autocommit read routed to a just-killed replica fails with 2003 (the pool's dial error) instead of going to another server")
 	e := newEnv(t)
 	pdb := e.primaryDB(t)
 	for _, q := range []string{

@@ -106,6 +106,7 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			sent = true
 			s.cur.Store(b)
 			b.pool.srv.inflight.Add(1)
+			b.pool.queries.Add(1)
 			if err = b.send(r.pkt); err == nil && !r.noReply {
 				res, err = s.relay(b, r)
 			}
@@ -330,6 +331,8 @@ func (s *session) writablePrimary(snap *topology.Snapshot) (string, error) {
 		}
 		if deadline.IsZero() {
 			s.srv.stats.held.Add(1)
+			s.srv.stats.holding.Add(1)
+			defer s.srv.released(time.Now())
 			deadline = time.Now().Add(s.srv.maxHold())
 			if snap.Gate == topology.WritesHeld && !snap.HoldUntil.IsZero() {
 				deadline = snap.HoldUntil
@@ -356,6 +359,14 @@ func (s *session) waitChange(deadline time.Time) error {
 		return nil
 	case <-t.C:
 		return s.srv.holdTimeout()
+	}
+}
+
+// released ends one write's wait at the gate, successful or not.
+func (srv *Server) released(since time.Time) {
+	srv.stats.holding.Add(-1)
+	if h, ok := srv.opts.Observer.(HoldObserver); ok {
+		h.WriteHeld(time.Since(since))
 	}
 }
 

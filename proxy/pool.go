@@ -29,6 +29,7 @@ type PoolInfo struct {
 	TimeoutsTotal int64
 	ConnectsTotal int64
 	ErrorsTotal   int64
+	QueriesTotal  int64 // statements run on this pool's connections
 }
 
 // keyCaps are the client capabilities that change packet formats or
@@ -231,6 +232,9 @@ func (ps *poolSet) tend(snap *topology.Snapshot) {
 	ps.mu.Lock()
 	// Pre-warm the common capability set for every server and user.
 	for name := range ps.servers {
+		if srv := snap.Server(name); srv != nil && (srv.Role == topology.RoleFenced || srv.Role == topology.RoleQuarantined) {
+			continue // never routed to: no pool to warm
+		}
 		for user := range ps.users {
 			k := defaultKey
 			k.server, k.user = name, user
@@ -325,6 +329,7 @@ type pool struct {
 	baseSet  string // SET NAMES statement restoring this pool's handshake charset, once known
 
 	waits, timeouts, connects, errs atomic.Int64
+	queries                         atomic.Int64 // statements run on this pool's connections
 }
 
 // borrow returns a live connection, preferring prefer when it is idle here
@@ -578,5 +583,6 @@ func (p *pool) info() PoolInfo {
 		TimeoutsTotal: p.timeouts.Load(),
 		ConnectsTotal: p.connects.Load(),
 		ErrorsTotal:   p.errs.Load(),
+		QueriesTotal:  p.queries.Load(),
 	}
 }

@@ -38,6 +38,12 @@ type Observer interface {
 	Statement(user string, sql []byte, route routing.Route, server string, d time.Duration, rows int64, failed bool)
 }
 
+// HoldObserver is optionally implemented by an Observer to learn how long
+// each write waited at the write gate during a failover or switchover.
+type HoldObserver interface {
+	WriteHeld(d time.Duration)
+}
+
 // Stats are the proxy-wide counters.
 type Stats struct {
 	ClientsConnected int64
@@ -48,6 +54,7 @@ type Stats struct {
 	BytesIn          int64 // from clients
 	BytesOut         int64 // to clients
 	HeldWrites       int64 // writes that waited for the write gate
+	Holding          int64 // writes waiting at the write gate now
 	HoldTimeouts     int64 // writes that gave up waiting (ERR 1205)
 	FailoverAborts   int64 // transactions aborted because the primary changed
 	BackendLost      int64 // statements that lost their backend connection
@@ -89,8 +96,8 @@ type Server struct {
 	wg        sync.WaitGroup
 
 	stats struct {
-		connected, total, refused, authFailures, statements atomic.Int64
-		bytesIn, bytesOut, held, holdTimeouts, aborts, lost atomic.Int64
+		connected, total, refused, authFailures, statements          atomic.Int64
+		bytesIn, bytesOut, held, holding, holdTimeouts, aborts, lost atomic.Int64
 	}
 }
 
@@ -369,6 +376,7 @@ func (s *Server) Stats() Stats {
 		BytesIn:          st.bytesIn.Load(),
 		BytesOut:         st.bytesOut.Load(),
 		HeldWrites:       st.held.Load(),
+		Holding:          st.holding.Load(),
 		HoldTimeouts:     st.holdTimeouts.Load(),
 		FailoverAborts:   st.aborts.Load(),
 		BackendLost:      st.lost.Load(),

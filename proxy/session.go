@@ -78,6 +78,7 @@ type session struct {
 	busy    bool
 	closing bool
 	infoDB  string // copies for info, updated between commands
+	infoTx  bool   // a transaction is open on infoPin
 	infoPin string
 }
 
@@ -120,7 +121,7 @@ func (s *session) run() {
 			return
 		}
 		s.busy = false
-		s.infoDB, s.infoPin = s.st.db, s.pinServer
+		s.infoDB, s.infoPin, s.infoTx = s.st.db, s.pinServer, s.reasons&pinTx != 0
 		if idle > 0 {
 			_ = s.nc.SetReadDeadline(time.Now().Add(idle))
 		}

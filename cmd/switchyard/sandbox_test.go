@@ -93,6 +93,11 @@ func TestSandboxCommandUsageErrors(t *testing.T) {
 		{"start", "--dir", t.TempDir(), "db1", "db2"},
 		{"down", "--dir", t.TempDir()},
 		{"up", "--dir", t.TempDir(), "--replicas", "-1"},
+		{"up", "--dir", t.TempDir(), "--image", "mariadb:10.11"},         // needs --docker
+		{"up", "--dir", t.TempDir(), "--network", "shop"},                // needs --docker
+		{"up", "--dir", t.TempDir(), "--docker", "--base-port", "40000"}, // local only
+		{"up", "--dir", t.TempDir(), "--docker", "--semi-sync"},          // local only
+		{"up", "--dir", t.TempDir(), "--docker", "--replicas", "0"},
 	} {
 		if err := runSandbox(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("sandbox %q succeeded", args)
