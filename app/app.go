@@ -169,6 +169,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.goRun(func() { a.Failover.Run(ctx) })
 	if a.disc != nil {
 		a.goRun(func() { a.followDocker(ctx) })
+		a.goRun(func() { a.dockerReg.watchPending(ctx) })
 	}
 	a.goRun(func() { a.serve("app", a.Proxy.Serve, a.appLn) })
 	if a.adminLn != nil {

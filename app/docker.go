@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/docker"
+	"github.com/switchyard/switchyard/failover"
 )
 
 // dockerServers keeps the health monitors and the proxy's pools in step with
@@ -19,12 +21,15 @@ import (
 type dockerServers struct {
 	a *App
 
-	mu      sync.Mutex // guards servers; taken inside a.reloadMu
+	mu      sync.Mutex // guards servers and pending; taken inside a.reloadMu
 	servers map[string]config.Server
+	// pending are servers discovery removed while they were the primary;
+	// they are removed once failover has moved the role away and is done.
+	pending map[string]bool
 }
 
 func newDockerServers(a *App) *dockerServers {
-	return &dockerServers{a: a, servers: map[string]config.Server{}}
+	return &dockerServers{a: a, servers: map[string]config.Server{}, pending: map[string]bool{}}
 }
 
 // AddServer monitors s and gives the proxy a pool for it.
@@ -34,6 +39,7 @@ func (r *dockerServers) AddServer(s config.Server) {
 	r.a.Health.AddServer(s)
 	r.mu.Lock()
 	r.servers[s.Name] = s
+	delete(r.pending, s.Name)
 	r.mu.Unlock()
 	r.reloadProxy()
 }
@@ -44,11 +50,20 @@ func (r *dockerServers) RemoveServer(name string) {
 	r.a.reloadMu.Lock()
 	defer r.a.reloadMu.Unlock()
 	if r.a.view.Load().Primary == name {
-		r.a.log.Warn("docker: not removing the current primary; failover has to replace it first", "server", name)
+		r.a.log.Warn("docker: not removing the current primary before failover has replaced it", "server", name)
+		r.mu.Lock()
+		r.pending[name] = true
+		r.mu.Unlock()
 		return
 	}
+	r.remove(name)
+}
+
+// remove drops a server that is not the primary. Called with a.reloadMu held.
+func (r *dockerServers) remove(name string) {
 	r.mu.Lock()
 	delete(r.servers, name)
+	delete(r.pending, name)
 	r.mu.Unlock()
 	if r.isStatic(name) {
 		// The static definition stays; restore it in the monitor.
@@ -61,6 +76,46 @@ func (r *dockerServers) RemoveServer(name string) {
 		r.a.Health.RemoveServer(name)
 	}
 	r.reloadProxy()
+}
+
+// removePending removes the servers whose removal was refused while they
+// were the primary, once another server is primary and failover is done
+// (it still works with the old primary until then).
+func (r *dockerServers) removePending() {
+	r.mu.Lock()
+	n := len(r.pending)
+	r.mu.Unlock()
+	if n == 0 || !strings.HasPrefix(r.a.Failover.State(), failover.StateHealthy) {
+		return
+	}
+	r.a.reloadMu.Lock()
+	defer r.a.reloadMu.Unlock()
+	primary := r.a.view.Load().Primary
+	r.mu.Lock()
+	var names []string
+	for name := range r.pending {
+		if name != primary {
+			names = append(names, name)
+		}
+	}
+	r.mu.Unlock()
+	for _, name := range names {
+		r.a.log.Info("docker: removing the former primary discovery lost", "server", name, "primary", primary)
+		r.remove(name)
+	}
+}
+
+// watchPending calls removePending on topology changes until ctx ends.
+func (r *dockerServers) watchPending(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.a.view.Changed():
+		case <-time.After(time.Second):
+		}
+		r.removePending()
+	}
 }
 
 func (r *dockerServers) isStatic(name string) bool {

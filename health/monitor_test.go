@@ -319,7 +319,8 @@ func TestServerFailures(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, 2, nil)
 	for _, n := range c.sb.Nodes {
-		c.waitFor(t, n.Name, 10*time.Second, "healthy", healthy)
+		// A GTID position exists once the first heartbeat has replicated.
+		c.waitFor(t, n.Name, 10*time.Second, "healthy with a position", func(s *topology.Server) bool { return healthy(s) && !s.GTID.IsZero() })
 	}
 	if err := c.mon.CheckNow(context.Background(), "db2"); err != nil {
 		t.Errorf("CheckNow(db2) on a healthy replica: %v", err)
@@ -361,9 +362,11 @@ func TestServerFailures(t *testing.T) {
 		}
 		c.waitFor(t, "db1", settle, "unreachable", func(s *topology.Server) bool { return !s.Reachable && s.LastError != "" })
 		for _, name := range []string{"db2", "db3"} {
-			s := c.waitFor(t, name, 8*time.Second, "without a running IO thread", func(s *topology.Server) bool { return !s.IOThread })
-			if !s.Reachable || s.LagMs != -1 || s.LagEligible {
-				t.Errorf("%s with a dead primary: reachable=%v lag=%d eligible=%v, want true -1 false", name, s.Reachable, s.LagMs, s.LagEligible)
+			s := c.waitFor(t, name, 8*time.Second, "without a running IO thread, caught up", func(s *topology.Server) bool { return !s.IOThread && s.LagEligible })
+			// No heartbeat newer than the replica's can exist: it keeps
+			// serving reads while failover decides.
+			if !s.Reachable || s.LagMs != 0 || !s.LagEligible {
+				t.Errorf("%s with a dead primary: reachable=%v lag=%d eligible=%v, want true 0 true", name, s.Reachable, s.LagMs, s.LagEligible)
 			}
 		}
 		snap := c.view.Load()
