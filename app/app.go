@@ -239,7 +239,10 @@ func (a *App) Reload() error {
 func (a *App) apply(next *config.Config) error {
 	cur := a.Config()
 	if next.Listen != cur.Listen {
-		return fmt.Errorf("reload: listen addresses cannot change without a restart (have %+v, file says %+v)", cur.Listen, next.Listen)
+		// Listeners stay as started (the file's or the command line's);
+		// changing them takes a restart, the rest of the file still applies.
+		a.log.Warn("config reload: listen addresses are not reloaded; restart to change them", "running", cur.Listen, "file", next.Listen)
+		next.Listen = cur.Listen
 	}
 	if next.Docker != cur.Docker {
 		return fmt.Errorf("reload: the docker section cannot change without a restart (have %+v, file says %+v)", cur.Docker, next.Docker)

@@ -319,6 +319,14 @@ func TestFailoverOnDocker(t *testing.T) {
 			}
 			return nil
 		})
+		// Discovery lost db1 while it was still the primary; once failover
+		// is done the application drops it.
+		docker.Eventually(t, 15*time.Second, "former primary db1 removed", func() error {
+			if s := st.view.Load().Server("db1"); s != nil {
+				return fmt.Errorf("db1 still in the view: %+v (failover state %q)", s, st.failover.State())
+			}
+			return nil
+		})
 	})
 
 	t.Run("cut-off running primary is stopped", func(t *testing.T) {
