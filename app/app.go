@@ -89,9 +89,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.Metrics = metrics.New(metrics.Deps{View: a.view, Proxy: info, Failover: ctl, Digests: a.Digests, Logger: log})
 	a.Proxy, err = proxy.New(proxy.Options{Config: cfg, View: a.view, Router: router, Observer: a.Metrics, Logger: log})
 	if err != nil {
-		if a.disc != nil {
-			a.disc.Close()
-		}
+		a.closeDiscovery()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	info.p = a.Proxy
@@ -273,8 +271,26 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.cancel()
 	}
 	a.wg.Wait()
+	a.closeDiscovery()
+	return err
+}
+
+func (a *App) closeDiscovery() {
 	if a.disc != nil {
 		a.disc.Close()
 	}
-	return err
+}
+
+// Launch builds an App from cfg, opens its listeners and starts it: what
+// `switchyard serve` and in-process benchmarks and tests do.
+func Launch(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	a, err := New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Listen(); err != nil {
+		a.closeDiscovery()
+		return nil, err
+	}
+	return a, a.Start(ctx) // cannot fail after Listen
 }

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/switchyard/switchyard/app"
+	"github.com/switchyard/switchyard/app/apptest"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/sandbox"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
@@ -22,7 +23,7 @@ import (
 
 // startApp runs a whole Switchyard in front of sb on free ports, with its
 // config written to a file so RELOAD CONFIG can re-read it.
-func startApp(t *testing.T, sb *sandbox.Sandbox, mutate func(*config.Config)) *App {
+func startApp(t *testing.T, sb *sandbox.Sandbox, mutate func(*config.Config)) *app.App {
 	t.Helper()
 	cfg := sb.Config()
 	cfg.Listen = config.Listen{App: "127.0.0.1:0", Admin: "127.0.0.1:0", Metrics: "127.0.0.1:0"}
@@ -30,56 +31,10 @@ func startApp(t *testing.T, sb *sandbox.Sandbox, mutate func(*config.Config)) *A
 	if mutate != nil {
 		mutate(cfg)
 	}
-	path := writeConfig(t, cfg, filepath.Join(t.TempDir(), "switchyard.yaml"))
-	loaded, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	a, err := New(loaded, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := a.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return apptest.Start(t, cfg, slog.LevelInfo)
 }
 
-func writeConfig(t *testing.T, cfg *config.Config, path string) string {
-	t.Helper()
-	b, err := cfg.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// testWriter sends logs to t.Log so they show only for failing tests.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func openApp(t *testing.T, a *App, params string) *sql.DB {
+func openApp(t *testing.T, a *app.App, params string) *sql.DB {
 	t.Helper()
 	dsn := fmt.Sprintf("app:app@tcp(%s)/?%s", a.AppAddr(), params)
 	db, err := sql.Open("mysql", dsn)
@@ -90,7 +45,7 @@ func openApp(t *testing.T, a *App, params string) *sql.DB {
 	return db
 }
 
-func openAdmin(t *testing.T, a *App) *sql.DB {
+func openAdmin(t *testing.T, a *app.App) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", fmt.Sprintf("admin:admin@tcp(%s)/", a.AdminAddr()))
 	if err != nil {
@@ -300,7 +255,7 @@ func TestReloadConfigAddsReplicaAndRejectsBadConfig(t *testing.T) {
 	next := a.Config()
 	next2 := *next
 	next2.Servers = full.Servers
-	writeConfig(t, &next2, path)
+	apptest.WriteConfig(t, &next2, path)
 	if _, err := admin.Exec("RELOAD CONFIG"); err != nil {
 		t.Fatal(err)
 	}

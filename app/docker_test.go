@@ -1,9 +1,10 @@
-package app
+package app_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/app"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
 )
@@ -18,10 +19,7 @@ func TestDiscoveredServersSurviveReload(t *testing.T) {
 	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
 	all := sb.Config().Servers
 	a := startApp(t, sb, func(c *config.Config) { c.Servers = c.Servers[:2] }) // db3 only "discovered"
-	reg := newDockerServers(a)
-	a.reloadMu.Lock()
-	a.dockerReg = reg // as New does when docker.enabled
-	a.reloadMu.Unlock()
+	reg := app.DiscoveryRegistry(a)
 	db := openApp(t, a, "")
 	admin := openAdmin(t, a)
 

@@ -81,13 +81,7 @@ func StartEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(&run, log)
-	if err == nil {
-		err = a.Listen()
-	}
-	if err == nil {
-		err = a.Start(context.Background())
-	}
+	a, err := app.Launch(context.Background(), &run, log)
 	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("bench: start switchyard: %w", err)

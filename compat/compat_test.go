@@ -5,21 +5,17 @@
 package compat
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/switchyard/switchyard/app"
+	"github.com/switchyard/switchyard/app/apptest"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/sandbox"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
@@ -83,54 +79,12 @@ func newEnv(t *testing.T) *env {
 	return &env{sb: sb, app: startApp(t, cfg)}
 }
 
-// startApp runs a whole Switchyard for cfg on free loopback ports.
+// startApp runs a whole Switchyard for cfg on free loopback ports, its
+// config checked and defaulted exactly as `switchyard serve` does it.
 func startApp(t *testing.T, cfg *config.Config) *app.App {
 	t.Helper()
 	cfg.Listen = config.Listen{App: "127.0.0.1:0", Admin: "127.0.0.1:0", Metrics: "127.0.0.1:0"}
-	// Round-trip through YAML so the config is checked and defaulted exactly
-	// as `switchyard serve` does it.
-	b, err := cfg.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "switchyard.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(loaded, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := a.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// testWriter sends logs to t.Log so they show only for failing tests.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return apptest.Start(t, cfg, slog.LevelWarn)
 }
 
 // primaryDB is a direct connection to the primary as the app user.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/switchyard/switchyard/app"
+	"github.com/switchyard/switchyard/app/apptest"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/docker"
 	"github.com/switchyard/switchyard/failover"
@@ -38,28 +40,7 @@ type stack struct {
 
 func startStack(t *testing.T, cfg *config.Config) *stack {
 	t.Helper()
-	a, err := app.New(cfg, docker.TestLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := a.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a := apptest.Start(t, cfg, slog.LevelInfo)
 	return &stack{app: a, view: a.View(), failover: a.Failover, addr: a.AppAddr()}
 }
 

@@ -12,7 +12,6 @@ var (
 	UpSandbox         = upSandbox
 	OpenDB            = openDB
 	Eventually        = eventually
-	TestLogger        = testLogger
 	AssertNothingLeft = assertNothingLeft
 	ShortID           = shortID
 )

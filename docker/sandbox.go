@@ -397,7 +397,7 @@ func (s *Sandbox) setupNode(ctx context.Context, n *SandboxNode) error {
 		return fmt.Errorf("%s: START SLAVE: %w", n.Name, err)
 	}
 	for {
-		st, err := slaveStatus(ctx, conn)
+		st, err := sandbox.SlaveStatus(ctx, conn)
 		if err != nil {
 			return fmt.Errorf("%s: SHOW SLAVE STATUS: %w", n.Name, err)
 		}
@@ -411,35 +411,6 @@ func (s *Sandbox) setupNode(ctx context.Context, n *SandboxNode) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// slaveStatus returns SHOW SLAVE STATUS by column name (empty when the
-// server replicates from nobody).
-func slaveStatus(ctx context.Context, conn *sql.Conn) (map[string]string, error) {
-	rows, err := conn.QueryContext(ctx, "SHOW SLAVE STATUS")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	st := map[string]string{}
-	if rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		for i, c := range cols {
-			st[c] = vals[i].String
-		}
-	}
-	return st, rows.Err()
 }
 
 // HasSandbox reports whether dir holds a container sandbox (so the CLI's

@@ -96,7 +96,7 @@ func waitSlaveThreads(ctx context.Context, db *sql.DB, n *Node, ok func(io, sql 
 	var st map[string]string
 	for {
 		var err error
-		st, err = slaveStatus(ctx, db)
+		st, err = SlaveStatus(ctx, db)
 		if err != nil {
 			return fmt.Errorf("%s: SHOW SLAVE STATUS: %w", n.Name, err)
 		}
@@ -112,9 +112,14 @@ func waitSlaveThreads(ctx context.Context, db *sql.DB, n *Node, ok func(io, sql 
 	}
 }
 
-// slaveStatus returns the single SHOW SLAVE STATUS row by column name, or an
+// Querier is a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// SlaveStatus returns the single SHOW SLAVE STATUS row by column name, or an
 // empty map when the server replicates from nobody.
-func slaveStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
+func SlaveStatus(ctx context.Context, db Querier) (map[string]string, error) {
 	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
 	if err != nil {
 		return nil, err

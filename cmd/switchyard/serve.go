@@ -49,16 +49,10 @@ func serve(args []string) error {
 	log := newLogger(cfg.Log)
 	app.Version = version
 
-	a, err := app.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := a.Listen(); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
+	a, err := app.Launch(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
 	log.Info("switchyard serving", "version", version, "config", *path,
