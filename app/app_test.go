@@ -429,3 +429,38 @@ func TestSwitchoverUnderLoadEndToEnd(t *testing.T) {
 		t.Fatalf("new primary has %d rows, %d inserts were acknowledged (err %v)", n, total, err)
 	}
 }
+
+// TestReadYourWritesGlobal: with read_your_writes: global, a session that
+// never wrote still sees every write another session made, even when the
+// replicas (kept eligible by a huge lag limit) have stopped applying.
+func TestReadYourWritesGlobal(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.New(t, sandboxtest.Replicas(2))
+	a := startApp(t, sb, func(c *config.Config) {
+		c.Routing.ReadYourWrites = "global"
+		c.Routing.MaxReplicaLag = config.Duration(time.Hour)
+		c.Routing.LagHysteresis = 0
+	})
+	writer, reader := openApp(t, a, ""), openApp(t, a, "")
+	if _, err := writer.Exec("CREATE TABLE test.g (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "table on the replicas", func() bool {
+		var n int
+		return sb.DB(t, "db3").QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='test' AND table_name='g'").Scan(&n) == nil && n == 1
+	})
+	for _, n := range []string{"db2", "db3"} {
+		if _, err := sb.DB(t, n).Exec("STOP SLAVE SQL_THREAD"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		if _, err := writer.Exec("INSERT INTO test.g VALUES (?)", i); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := reader.QueryRow("SELECT COUNT(*) FROM test.g WHERE id = ?", i).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("another session's write %d not visible with read_your_writes: global (n=%d, err=%v)", i, n, err)
+		}
+	}
+}

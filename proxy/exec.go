@@ -305,6 +305,9 @@ func (s *session) decide(r *request, snap *topology.Snapshot) (server string, ro
 		server, err = s.writablePrimary(snap)
 		return server, routing.RoutePrimary, true, false, err
 	}
+	if rt.RYWMode() == routing.RYWGlobal {
+		s.srv.newest.raise(&s.in)
+	}
 	d := rt.Decide(r.cls, r.sql, &s.in, snap, s.srv.load)
 	if d.Err != nil {
 		return "", d.Route, d.Primary, false, &sqlError{1105, "HY000", "switchyard: " + d.Err.Error()}
@@ -564,6 +567,7 @@ func (s *session) onOK(pkt []byte, strip bool) []byte {
 			if g, ok := wire.SessionTrackGTID(o.SessionState); ok {
 				if id, ok := parseGTID(g); ok {
 					s.in.LastGTID, s.in.HasGTID = id, true
+					s.srv.newest.note(id)
 				}
 			}
 		}

@@ -95,6 +95,8 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown
 	wg        sync.WaitGroup
 
+	newest newestGTID // for read_your_writes: global
+
 	stats struct {
 		connected, total, refused, authFailures, statements          atomic.Int64
 		bytesIn, bytesOut, held, holding, holdTimeouts, aborts, lost atomic.Int64
