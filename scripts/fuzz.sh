@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs every fuzz target in the module for FUZZTIME each (default 30s).
-# Inputs that find new coverage stay in each package's testdata/fuzz.
+# Seed corpora live in each package's testdata/fuzz; a failing input is
+# written there too, so it becomes a regression test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t="${FUZZTIME:-30s}"
