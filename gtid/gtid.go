@@ -5,7 +5,7 @@ package gtid
 
 import (
 	"fmt"
-	"strconv"
+	"math"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -22,19 +22,38 @@ func (g GTID) String() string { return fmt.Sprintf("%d-%d-%d", g.Domain, g.Serve
 
 // ParseGTID parses one MariaDB GTID "domain-server-seq".
 func ParseGTID(s string) (GTID, error) {
-	s = strings.TrimSpace(s)
-	a, rest, ok1 := strings.Cut(s, "-")
-	b, c, ok2 := strings.Cut(rest, "-")
-	if !ok1 || !ok2 {
-		return GTID{}, fmt.Errorf("gtid %q: want domain-server-seq", s)
+	g, ok := Parse([]byte(strings.TrimSpace(s)))
+	if !ok {
+		return GTID{}, fmt.Errorf("gtid %q: want domain-server-seq (numbers)", s)
 	}
-	d, err1 := strconv.ParseUint(a, 10, 32)
-	sv, err2 := strconv.ParseUint(b, 10, 32)
-	q, err3 := strconv.ParseUint(c, 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return GTID{}, fmt.Errorf("gtid %q: not numeric", s)
+	return g, nil
+}
+
+// Parse parses a MariaDB "domain-server-seq" without allocating, for the
+// proxy's hot path (the GTID of every write, from its OK packet).
+func Parse(b []byte) (GTID, bool) {
+	var parts [3]uint64
+	k := 0
+	digits := 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if parts[k] > (math.MaxUint64-9)/10 {
+				return GTID{}, false // overflows
+			}
+			parts[k] = parts[k]*10 + uint64(c-'0')
+			digits++
+		case c == '-' && k < 2 && digits > 0:
+			k++
+			digits = 0
+		default:
+			return GTID{}, false
+		}
 	}
-	return GTID{Domain: uint32(d), ServerID: uint32(sv), Seq: q}, nil
+	if k != 2 || digits == 0 || parts[0] > math.MaxUint32 || parts[1] > math.MaxUint32 {
+		return GTID{}, false
+	}
+	return GTID{Domain: uint32(parts[0]), ServerID: uint32(parts[1]), Seq: parts[2]}, true
 }
 
 // Set is a replication position: a MariaDB GTID list (one GTID per domain) or

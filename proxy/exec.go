@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/switchyard/switchyard/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/routing"
 	"github.com/switchyard/switchyard/topology"
@@ -565,7 +566,7 @@ func (s *session) onOK(pkt []byte, strip bool) []byte {
 	if st&wire.StatusSessionStateChanged != 0 {
 		if o, err := wire.ParseOK(p, wire.ClientSessionTrack|wire.ClientProtocol41); err == nil {
 			if g, ok := wire.SessionTrackGTID(o.SessionState); ok {
-				if id, ok := parseGTID(g); ok {
+				if id, ok := gtid.Parse(g); ok {
 					s.in.LastGTID, s.in.HasGTID = id, true
 					s.srv.newest.note(id)
 				}

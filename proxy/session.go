@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchyard/switchyard/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/routing"
 )
@@ -540,27 +539,4 @@ func (c countingConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	c.srv.stats.bytesOut.Add(int64(n))
 	return n, err
-}
-
-// parseGTID parses a MariaDB "domain-server-seq" without allocating.
-func parseGTID(b []byte) (gtid.GTID, bool) {
-	var parts [3]uint64
-	k := 0
-	digits := 0
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			parts[k] = parts[k]*10 + uint64(c-'0')
-			digits++
-		case c == '-' && k < 2 && digits > 0:
-			k++
-			digits = 0
-		default:
-			return gtid.GTID{}, false
-		}
-	}
-	if k != 2 || digits == 0 || parts[0] > 1<<32-1 || parts[1] > 1<<32-1 {
-		return gtid.GTID{}, false
-	}
-	return gtid.GTID{Domain: uint32(parts[0]), ServerID: uint32(parts[1]), Seq: parts[2]}, true
 }

@@ -108,15 +108,6 @@ func TestStripSessionTrack(t *testing.T) {
 	}
 }
 
-func TestParseGTID(t *testing.T) {
-	for in, ok := range map[string]bool{"0-1-100": true, "12-4294967295-9": true, "0-1": false, "a-1-2": false, "0-1-2-3": false, "0--2": false, "0-4294967296-1": false} {
-		g, got := parseGTID([]byte(in))
-		if got != ok || ok && g.String() != in {
-			t.Errorf("%q: %v %v", in, g, got)
-		}
-	}
-}
-
 func TestParseKill(t *testing.T) {
 	for in, want := range map[string][2]uint64{ // id, query(1)
 		"KILL 5":              {5, 0},
