@@ -540,18 +540,11 @@ func (s *Sandbox) Down() error {
 // on its network (no static servers), the sandbox users, listeners on
 // 127.0.0.1:0 like package sandbox's Config.
 func (s *Sandbox) Config() *config.Config {
-	c := config.Default()
-	c.Listen = config.Listen{App: "127.0.0.1:0", Admin: "127.0.0.1:0", Metrics: "127.0.0.1:0"}
-	c.Datacenter = s.Datacenter
-	c.Users = []config.User{{Name: sandbox.AppUser, Password: sandbox.AppPassword, DefaultRoute: "auto"}}
-	c.Admin.Users = []config.Credentials{{User: sandbox.AdminUser, Password: sandbox.AdminPassword}}
-	c.Monitor = config.Credentials{User: sandbox.MonitorUser, Password: sandbox.MonitorPassword}
-	c.Replication = config.Credentials{User: sandbox.ReplUser, Password: sandbox.ReplPassword}
+	c := sandbox.BaseConfig(s.Datacenter)
 	c.Docker = config.Docker{
 		Enabled: true, Endpoint: s.Endpoint, Label: LabelCluster + "=" + s.Cluster,
 		Network: s.Network, Port: 3306, Fence: "stop",
 	}
-	c.Routing.LagHysteresis = c.Routing.MaxReplicaLag / 5
 	return c
 }
 

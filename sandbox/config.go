@@ -13,18 +13,26 @@ import (
 // listeners are 127.0.0.1:0 so parallel tests never collide; set Listen (or
 // use WriteConfig) for fixed ports.
 func (s *Sandbox) Config() *config.Config {
-	c := config.Default()
-	c.Listen = config.Listen{App: "127.0.0.1:0", Admin: "127.0.0.1:0", Metrics: "127.0.0.1:0"}
-	c.Datacenter = "dc1"
-	c.Users = []config.User{{Name: AppUser, Password: AppPassword, DefaultRoute: "auto"}}
-	c.Admin.Users = []config.Credentials{{User: AdminUser, Password: AdminPassword}}
-	c.Monitor = config.Credentials{User: MonitorUser, Password: MonitorPassword}
-	c.Replication = config.Credentials{User: ReplUser, Password: ReplPassword}
+	c := BaseConfig("dc1")
 	for _, n := range s.Nodes {
 		c.Servers = append(c.Servers, config.Server{
 			Name: n.Name, Address: n.Addr, Datacenter: "dc1", Promotion: "neutral", Weight: 100,
 		})
 	}
+	return c
+}
+
+// BaseConfig is a sandbox configuration without servers: the sandbox users
+// and credentials, listeners on 127.0.0.1:0, everything else at its default.
+// The local and the Docker sandbox add their servers (or discovery) to it.
+func BaseConfig(datacenter string) *config.Config {
+	c := config.Default()
+	c.Listen = config.Listen{App: "127.0.0.1:0", Admin: "127.0.0.1:0", Metrics: "127.0.0.1:0"}
+	c.Datacenter = datacenter
+	c.Users = []config.User{{Name: AppUser, Password: AppPassword, DefaultRoute: "auto"}}
+	c.Admin.Users = []config.Credentials{{User: AdminUser, Password: AdminPassword}}
+	c.Monitor = config.Credentials{User: MonitorUser, Password: MonitorPassword}
+	c.Replication = config.Credentials{User: ReplUser, Password: ReplPassword}
 	c.Routing.LagHysteresis = c.Routing.MaxReplicaLag / 5
 	return c
 }
