@@ -137,7 +137,7 @@ func (e *env) createDBs(t *testing.T, c client) {
 			}
 		}
 	}
-	e.waitReplicas(t)
+	e.sb.CatchUp(t, "db1", e.sb.Replicas()...)
 }
 
 // runClient runs the client's script against ep and returns its output

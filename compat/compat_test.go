@@ -102,19 +102,3 @@ func (e *env) proxyDB(t *testing.T, params string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
-
-// waitReplicas waits until every replica applied everything the primary
-// has written, so a test's setup is visible to reads routed to replicas.
-func (e *env) waitReplicas(t *testing.T) {
-	t.Helper()
-	var gtid string
-	if err := e.primaryDB(t).QueryRow("SELECT @@gtid_binlog_pos").Scan(&gtid); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range e.sb.Nodes[1:] {
-		var r sql.NullInt64
-		if err := e.sb.DB(t, n.Name).QueryRow("SELECT MASTER_GTID_WAIT(?, 60)", gtid).Scan(&r); err != nil || !r.Valid || r.Int64 != 0 {
-			t.Fatalf("%s did not reach %s: %v %v", n.Name, gtid, r, err)
-		}
-	}
-}

@@ -25,7 +25,7 @@ func TestReplicaKilledMidSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.waitReplicas(t)
+	e.sb.CatchUp(t, "db1", e.sb.Replicas()...)
 	db := e.proxyDB(t, "")
 	db.SetMaxOpenConns(8)
 	ctx := context.Background()

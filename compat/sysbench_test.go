@@ -101,7 +101,7 @@ func checkSysbenchTables(t *testing.T, e *env, pdb *sql.DB) {
 		}
 		want[tbl] = checksum(t, pdb, tbl)
 	}
-	e.waitReplicas(t)
+	e.sb.CatchUp(t, "db1", e.sb.Replicas()...)
 	for _, n := range e.sb.Nodes[1:] {
 		db := e.sb.DB(t, n.Name)
 		for tbl, sum := range want {

@@ -64,16 +64,7 @@ func startSandbox(t *testing.T) *sandbox.Sandbox {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	var pos string
-	if err := primary.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"db2", "db3"} {
-		var r int
-		if err := sb.DB(t, n).QueryRow("SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&r); err != nil || r != 0 {
-			t.Fatalf("%s did not catch up to %s: %v %d", n, pos, err, r)
-		}
-	}
+	sb.CatchUp(t, "db1", "db2", "db3")
 	return sb
 }
 

@@ -337,3 +337,28 @@ func checkPortFree(port int) error {
 	}
 	return l.Close()
 }
+
+// CatchUp waits until every named replica has applied everything primary
+// has binlogged so far, so a test's setup is visible to reads on replicas.
+func (s *Sandbox) CatchUp(t TB, primary string, replicas ...string) {
+	t.Helper()
+	var pos string
+	if err := s.DB(t, primary).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatalf("sandbox: %s gtid_binlog_pos: %v", primary, err)
+	}
+	for _, r := range replicas {
+		var res sql.NullInt64
+		if err := s.DB(t, r).QueryRow("SELECT MASTER_GTID_WAIT(?, 60)", pos).Scan(&res); err != nil || !res.Valid || res.Int64 != 0 {
+			t.Fatalf("sandbox: %s did not apply %s from %s within 60s: %v %v", r, pos, primary, res, err)
+		}
+	}
+}
+
+// Replicas names every node but db1.
+func (s *Sandbox) Replicas() []string {
+	var names []string
+	for _, n := range s.Nodes[1:] {
+		names = append(names, n.Name)
+	}
+	return names
+}

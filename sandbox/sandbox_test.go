@@ -19,23 +19,6 @@ import (
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
 )
 
-// waitFor waits until the replica has applied everything the primary has
-// binlogged so far.
-func waitFor(t *testing.T, primary, replica *sql.DB) {
-	t.Helper()
-	var pos string
-	if err := primary.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
-	var res int
-	if err := replica.QueryRow("SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&res); err != nil {
-		t.Fatal(err)
-	}
-	if res != 0 {
-		t.Fatalf("replica did not reach GTID %s within 30s", pos)
-	}
-}
-
 func count(t *testing.T, db *sql.DB, q string) int {
 	t.Helper()
 	var n int
@@ -70,8 +53,7 @@ func TestTopologyReplicatesAndSurvivesKill(t *testing.T) {
 
 	mustExec(t, db1, "CREATE TABLE test.t (id INT PRIMARY KEY, v VARCHAR(20))")
 	mustExec(t, db1, "INSERT INTO test.t VALUES (1, 'before kill')")
-	waitFor(t, db1, db2)
-	waitFor(t, db1, db3)
+	sb.CatchUp(t, "db1", "db2", "db3")
 	if n := count(t, db3, "SELECT COUNT(*) FROM test.t"); n != 1 {
 		t.Fatalf("db3 has %d rows, want 1", n)
 	}
@@ -102,7 +84,7 @@ func TestTopologyReplicatesAndSurvivesKill(t *testing.T) {
 	if err := sb.Start("db2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, db1, db2)
+	sb.CatchUp(t, "db1", "db2")
 	if n := count(t, db2, "SELECT COUNT(*) FROM test.t"); n != 2 {
 		t.Fatalf("db2 has %d rows after restart, want 2", n)
 	}
@@ -214,7 +196,7 @@ func TestKillAndStartFromOpenedState(t *testing.T) {
 		t.Fatalf("state file pid %d, started pid %d", got, want)
 	}
 	db2 := sb.DB(t, "db2")
-	waitFor(t, db1, db2)
+	sb.CatchUp(t, "db1", "db2")
 	if n := count(t, db2, "SELECT COUNT(*) FROM test.k"); n != 1 {
 		t.Fatalf("db2 has %d rows, want 1", n)
 	}
@@ -235,7 +217,7 @@ func TestParallelSandboxesAreIsolated(t *testing.T) {
 		seen[n.Port] = true
 	}
 	mustExec(t, a.DB(t, "db1"), "CREATE TABLE test.only_in_a (id INT)")
-	waitFor(t, a.DB(t, "db1"), a.DB(t, "db2"))
+	a.CatchUp(t, "db1", "db2")
 	if n := count(t, b.DB(t, "db2"), "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'only_in_a'"); n != 0 {
 		t.Fatal("a write to sandbox a is visible in sandbox b")
 	}
