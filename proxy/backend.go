@@ -163,6 +163,23 @@ func (b *backend) exec(sql string) error {
 	return b.drain()
 }
 
+// initDB selects db with COM_INIT_DB; an ERR (unknown database, access
+// denied) leaves the connection as it was.
+func (b *backend) initDB(db string) error {
+	buf := make([]byte, 0, 1+len(db))
+	if err := b.send(append(append(buf, wire.ComInitDB), db...)); err != nil {
+		b.broken = true
+		return err
+	}
+	if err := b.drainPhase(phSimple); err != nil {
+		return err
+	}
+	st := b.st.clone()
+	st.db = db
+	b.st = st
+	return nil
+}
+
 // drain reads one complete response, discarding it; an ERR packet becomes a
 // *wire.Error, I/O and protocol failures mark the connection broken.
 func (b *backend) drain() error { return b.drainPhase(phFirst) }

@@ -678,6 +678,34 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("LoginChecksDatabase", func(t *testing.T) {
+		mustExec(t, prim, "CREATE USER IF NOT EXISTS noprivs@'%' IDENTIFIED BY 'pw3'")
+		e := newEnvOn(t, sb, func(c *config.Config) {
+			c.Users = append(c.Users, config.User{Name: "noprivs", Password: "pw3"})
+		})
+		login := func(user, pass, db string) error {
+			h, _ := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/%s", user, pass, e.addr, db))
+			defer h.Close()
+			return h.Ping()
+		}
+		// Refused in the handshake, as mysqld refuses them: the client
+		// never sees an OK.
+		if err := login("app", "app", "no_such_db"); mysqlErr(err) != 1049 || !strings.Contains(err.Error(), "Unknown database 'no_such_db'") {
+			t.Errorf("unknown database: %v, want 1049", err)
+		}
+		if err := login("noprivs", "pw3", "pt2"); mysqlErr(err) != 1044 || !strings.Contains(err.Error(), "Access denied for user 'noprivs'") {
+			t.Errorf("database without privileges: %v, want 1044", err)
+		}
+		for _, up := range [][3]string{{"app", "app", "pt"}, {"noprivs", "pw3", ""}, {"app", "app", "pt"}} {
+			if err := login(up[0], up[1], up[2]); err != nil {
+				t.Errorf("%s into %s: %v", up[0], up[2], err)
+			}
+		}
+		if st := e.srv.Stats(); st.AuthFailures != 0 {
+			t.Errorf("%d auth failures counted for database refusals", st.AuthFailures)
+		}
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		e := newEnvOn(t, sb, func(c *config.Config) {
 			c.Limits.MaxPacketSize = 1 << 20

@@ -95,7 +95,8 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown
 	wg        sync.WaitGroup
 
-	newest newestGTID // for read_your_writes: global
+	newest   newestGTID // for read_your_writes: global
+	knownDBs sync.Map   // user + "\x00" + database -> time.Time until which checkDB trusts it
 
 	stats struct {
 		connected, total, refused, authFailures, statements          atomic.Int64
@@ -233,19 +234,19 @@ func (s *Server) handle(nc net.Conn) {
 
 // register makes an authenticated session visible and applies the per-user
 // connection limit.
-func (s *Server) register(ss *session) bool {
+func (s *Server) register(ss *session) error {
 	users := *s.users.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return errShuttingDown
 	}
 	if u, ok := users[ss.user]; ok && u.MaxConnections > 0 && s.perUser[ss.user] >= u.MaxConnections {
-		return false
+		return userLimitError(ss.user)
 	}
 	s.perUser[ss.user]++
 	s.sessions[ss.id] = ss
-	return true
+	return nil
 }
 
 func (s *Server) unregister(ss *session) {
@@ -261,18 +262,18 @@ func (s *Server) unregister(ss *session) {
 }
 
 // changeUser moves a registered session's per-user count to another user.
-func (s *Server) changeUser(ss *session, to string) bool {
+func (s *Server) changeUser(ss *session, to string) error {
 	users := *s.users.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u, ok := users[to]; ok && u.MaxConnections > 0 && to != ss.user && s.perUser[to] >= u.MaxConnections {
-		return false
+		return userLimitError(to)
 	}
 	if s.perUser[ss.user]--; s.perUser[ss.user] <= 0 {
 		delete(s.perUser, ss.user)
 	}
 	s.perUser[to]++
-	return true
+	return nil
 }
 
 // Shutdown stops accepting, lets running statements finish until ctx ends or

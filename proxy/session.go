@@ -188,73 +188,6 @@ type protocolError struct{ msg string }
 
 func (e *protocolError) Error() string { return "malformed client packet: " + e.msg }
 
-// login authenticates the client locally.
-func (s *session) login() bool {
-	srv := s.srv
-	cfg := srv.cfg.Load()
-	version := defaultVersion
-	if v := srv.pools.version.Load(); v != nil {
-		version = *v
-	}
-	s.hs = wire.HandshakeConfig{
-		ServerVersion: version,
-		ConnID:        uint32(s.id),
-		TLS:           srv.tls,
-		RequireTLS:    cfg.TLS.Client.Required,
-		Lookup:        srv.lookup,
-	}
-	hello, err := wire.Accept(s.c, &s.hs)
-	if err != nil {
-		if isAuthFailure(err) {
-			srv.stats.authFailures.Add(1)
-		}
-		srv.log.Info("client handshake failed", "conn", s.id, "addr", s.addr, "err", err)
-		return false
-	}
-	s.setLogin(hello)
-	if !srv.register(s) {
-		// Over the user's max_connections (or shutting down). The OK is
-		// already out, so the refusal answers the client's first command,
-		// with the error mysqld uses for max_user_connections.
-		srv.stats.refused.Add(1)
-		s.c.ResetSeq()
-		if _, err := s.c.ReadPacket(); err == nil {
-			_ = s.writeErr(1203, "42000", fmt.Sprintf("User %s already has more than 'max_user_connections' active connections", hello.User))
-		}
-		return false
-	}
-	return true
-}
-
-// isAuthFailure tells access denied from other handshake failures.
-func isAuthFailure(err error) bool {
-	var we *wire.Error
-	return errors.As(err, &we) && we.Code == wire.ErrAccessDenied
-}
-
-func (s *session) setLogin(h *wire.ClientHello) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.user = h.User
-	s.caps = h.Caps
-	s.tls = h.TLS
-	s.key = poolKey{user: h.User, caps: h.Caps & keyCaps, charset: h.Charset}
-	s.st = &state{db: h.DB, multi: h.Caps&wire.ClientMultiStatements != 0}
-	s.in = routing.SessionInput{User: h.User}
-	s.pools = s.pools[:0]
-	s.stmts = nil
-	s.nextStmt = 0
-}
-
-func (srv *Server) lookup(user string) (string, bool) {
-	u, ok := (*srv.users.Load())[user]
-	return u.Password, ok
-}
-
-// defaultVersion is advertised until a backend told its own (clients look
-// at the version to pick features).
-const defaultVersion = "10.11.0-MariaDB-switchyard"
-
 // dispatch runs one client command. An error closes the client connection.
 func (s *session) dispatch(pkt []byte) (quit bool, err error) {
 	switch pkt[0] {
@@ -414,25 +347,6 @@ func (s *session) dropPin() {
 		b.pool.release(b, false)
 	}
 	s.reasons = 0
-}
-
-// changeUser re-authenticates locally and starts a new session state.
-func (s *session) changeUser(pkt []byte) error {
-	hello, err := wire.ChangeUser(s.c, pkt, &s.hs)
-	if err != nil {
-		if isAuthFailure(err) {
-			s.srv.stats.authFailures.Add(1)
-		}
-		return err
-	}
-	if !s.srv.changeUser(s, hello.User) {
-		return fmt.Errorf("user %q over max_connections", hello.User)
-	}
-	s.dropPin()
-	s.last = nil
-	s.setLogin(hello)
-	s.status = wire.StatusAutocommit
-	return nil
 }
 
 // killCmd handles KILL [QUERY] id and COM_PROCESS_KILL. Ids are proxy client

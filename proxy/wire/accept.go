@@ -29,6 +29,10 @@ type HandshakeConfig struct {
 	// plaintext password, so the scramble proves as much as a cache hit).
 	CachingSHA2Cache *SHA2Cache
 	RSAKey           *rsa.PrivateKey // optional: full auth without TLS via the public-key request
+	// Authorize, when set, runs after the credentials are verified and
+	// before the final OK: a *Error it returns is sent instead of the OK,
+	// as a server refuses an unknown database or a user over its limit.
+	Authorize func(*ClientHello) error
 }
 
 // maxHandshakePacket limits packets read before the client is authenticated.
@@ -138,6 +142,9 @@ func Accept(c *Conn, cfg *HandshakeConfig) (*ClientHello, error) {
 	if hello.AuthPlugin, err = authenticate(c, cfg, resp, plugin); err != nil {
 		return nil, err
 	}
+	if err := authorize(c, cfg, hello); err != nil {
+		return nil, err
+	}
 	ok := AppendOK(nil, caps, 0, 0, StatusAutocommit, 0, "")
 	if err := writeFlush(c, ok); err != nil {
 		return nil, err
@@ -177,6 +184,9 @@ func ChangeUser(c *Conn, payload []byte, cfg *HandshakeConfig) (*ClientHello, er
 		hello.Charset = CharsetUTF8MB4GeneralCI
 	}
 	if hello.AuthPlugin, err = authenticate(c, cfg, resp, plugin); err != nil {
+		return nil, err
+	}
+	if err := authorize(c, cfg, hello); err != nil {
 		return nil, err
 	}
 	if err := writeFlush(c, AppendOK(nil, c.peerCaps, 0, 0, StatusAutocommit, 0, "")); err != nil {
@@ -323,6 +333,21 @@ func authenticate(c *Conn, cfg *HandshakeConfig, r *handshakeResponse, plugin st
 		return plugin, authCachingSHA2(c, cfg, r, auth, password, known)
 	}
 	return "", fmt.Errorf("wire: server authentication plugin %q not supported", plugin)
+}
+
+// authorize runs cfg.Authorize and sends the ERR it returns.
+func authorize(c *Conn, cfg *HandshakeConfig, hello *ClientHello) error {
+	if cfg.Authorize == nil {
+		return nil
+	}
+	err := cfg.Authorize(hello)
+	var e *Error
+	if errors.As(err, &e) {
+		if werr := writeErr(c, e.Code, e.State, e.Message); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	return err
 }
 
 // verifyScramble compares in constant time; an empty password matches only

@@ -223,6 +223,10 @@ func dsn(s *testServer, user, pw, params string) string {
 	return user + ":" + pw + "@tcp(" + s.addr() + ")/?timeout=5s&" + params
 }
 
+func (s *testServer) dsnDB(user, pw, db string) string {
+	return user + ":" + pw + "@tcp(" + s.addr() + ")/" + db + "?timeout=5s"
+}
+
 func TestAcceptGoDriverNativePassword(t *testing.T) {
 	s := newTestServer(t, &HandshakeConfig{ServerVersion: "10.11.19-MariaDB-switchyard"})
 	for _, tc := range []struct{ user, pw, params string }{
@@ -293,6 +297,35 @@ func TestAcceptRequireTLS(t *testing.T) {
 	}
 	if _, err := querySelect(t, dsn(s, "app", "secret", "tls="+registerTLS(t, clientTLS)), "1"); err != nil {
 		t.Errorf("TLS connection: %v", err)
+	}
+}
+
+func TestAcceptAuthorize(t *testing.T) {
+	var seen []string
+	var mu sync.Mutex
+	s := newTestServer(t, &HandshakeConfig{Authorize: func(h *ClientHello) error {
+		mu.Lock()
+		seen = append(seen, h.User+"/"+h.DB)
+		mu.Unlock()
+		if h.DB == "nosuch" {
+			return &Error{Code: 1049, State: "42000", Message: "Unknown database 'nosuch'"}
+		}
+		return nil
+	}})
+	if got, err := querySelect(t, s.dsnDB("app", "secret", "shop"), "1"); err != nil || got != "1" {
+		t.Errorf("known database: %q, %v", got, err)
+	}
+	_, err := querySelect(t, s.dsnDB("app", "secret", "nosuch"), "1")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1049 || string(me.SQLState[:]) != "42000" || me.Message != "Unknown database 'nosuch'" {
+		t.Errorf("unknown database: err = %v, want 1049 (42000) before the OK", err)
+	}
+	// Wrong credentials are refused before Authorize sees the login.
+	querySelect(t, s.dsnDB("app", "wrong", "shop"), "1")
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, " ") != "app/shop app/nosuch" {
+		t.Errorf("Authorize saw %q", seen)
 	}
 }
 
