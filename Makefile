@@ -5,7 +5,7 @@ BIN     := bin/switchyard
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all deps deps-test build test lint demo bench fuzz clean docker-image
+.PHONY: all deps deps-test build test lint demo bench sysbench fuzz clean docker-image
 
 all: build
 
@@ -32,6 +32,11 @@ demo: deps build
 
 bench: deps build
 	$(BIN) bench
+
+# sysbench oltp_read_write, 16 threads x 60 s per ps-mode, through the proxy
+# and directly, zero errors and identical nodes required (THREADS, TIME).
+sysbench: deps build
+	@scripts/sysbench.sh
 
 # Static Linux binary and the FROM-scratch image switchyard:local (see Dockerfile).
 docker-image:

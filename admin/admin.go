@@ -39,6 +39,8 @@ type Admin struct {
 	ctx    context.Context // cancelled by Close: aborts running commands
 	cancel context.CancelFunc
 
+	tlsConns sync.Map // net.Conn -> struct{}: connections that began a TLS handshake
+
 	mu     sync.Mutex
 	lns    []net.Listener
 	conns  map[net.Conn]struct{}
@@ -53,15 +55,6 @@ func New(d Deps) *Admin {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "admin")
-	var tlsConf *tls.Config
-	if cfg := d.Config(); cfg.TLS.Client.Enabled && cfg.TLS.Client.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Client.Cert, cfg.TLS.Client.Key)
-		if err != nil {
-			log.Warn("admin TLS disabled: cannot load certificate", "cert", cfg.TLS.Client.Cert, "err", err)
-		} else {
-			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Admin{
 		d:       d,
@@ -72,7 +65,17 @@ func New(d Deps) *Admin {
 		cancel:  cancel,
 		conns:   make(map[net.Conn]struct{}),
 	}
-	a.srv = server.NewServer(a.serverVersion(), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, tlsConf)
+	var tc *tls.Config
+	if d.TLS != nil {
+		// The protocol library upgrades connections itself; this hook tells
+		// the login check which ones did.
+		tc = d.TLS.Clone()
+		tc.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			a.tlsConns.Store(hello.Conn, struct{}{})
+			return nil, nil
+		}
+	}
+	a.srv = server.NewServer(a.serverVersion(), mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, tc)
 	return a
 }
 
@@ -156,6 +159,7 @@ func (a *Admin) serveConn(nc net.Conn) {
 		a.mu.Lock()
 		delete(a.conns, nc)
 		a.mu.Unlock()
+		a.tlsConns.Delete(nc)
 		nc.Close()
 	}()
 	remote := nc.RemoteAddr().String()
@@ -179,7 +183,7 @@ func (a *Admin) serveConn(nc net.Conn) {
 		timeout = handshakeTimeout
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
-	h := &handler{a: a, remote: remote}
+	h := &handler{a: a, remote: remote, nc: nc}
 	conn, err := a.srv.NewCustomizedConn(nc, credentials{a, h}, h)
 	if err != nil {
 		var me *mysql.MyError
@@ -249,6 +253,11 @@ func (c credentials) CheckUsername(string) (bool, error) { return true, nil }
 
 func (c credentials) GetCredential(user string) (string, bool, error) {
 	c.h.user = user
+	if c.a.d.Config().TLS.Client.Required {
+		if _, ok := c.a.tlsConns.Load(c.h.nc); !ok {
+			return "", false, mysql.NewError(3159, "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+		}
+	}
 	for _, u := range c.a.d.Config().Admin.Users {
 		if u.User == user {
 			return u.Password, true, nil

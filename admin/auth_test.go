@@ -200,7 +200,8 @@ func loginRaw(t *testing.T, addr string) net.Conn {
 	return c.Conn.Conn
 }
 
-// TestTLS offers the configured certificate; plain clients still connect.
+// TestTLS offers the proxy's certificate; plain clients connect unless
+// tls.client.required.
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -242,5 +243,20 @@ func TestTLS(t *testing.T) {
 	}
 	if _, err := e.db(t, "admin", "admin").Exec("SHOW SERVERS"); err != nil {
 		t.Fatalf("plain connection to a TLS-capable port: %v", err)
+	}
+
+	// tls.client.required: plain logins are refused before the OK, TLS
+	// logins still work.
+	required := *cfg
+	required.TLS.Client.Required = true
+	e.setConfig(&required)
+	plain := e.db(t, "admin", "admin")
+	var me *mysql.MySQLError
+	if _, err := plain.Exec("SHOW SERVERS"); !errors.As(err, &me) || me.Number != 3159 {
+		t.Fatalf("plain connection with TLS required: %v, want error 3159", err)
+	}
+	db.SetMaxIdleConns(0) // a new login
+	if _, err := db.Exec("SHOW SERVERS"); err != nil {
+		t.Fatalf("TLS connection with TLS required: %v", err)
 	}
 }

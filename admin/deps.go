@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,9 @@ type Deps struct {
 	Digests  *digest.Store
 	Logger   *slog.Logger
 	Version  string // shown by SHOW STATUS and SELECT @@version
+	// TLS is offered to admin clients (nil: plain text only); with
+	// tls.client.required a client that did not use it is refused.
+	TLS *tls.Config
 }
 
 // ProxyInfo is the application side of the proxy as the operator sees it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 type handler struct {
 	a      *Admin
 	remote string
+	nc     net.Conn // the raw connection, as the TLS hook sees it
 	user   string
 }
 

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -117,15 +118,25 @@ type env struct {
 	failover *fakeFailover
 	digests  *digest.Store
 	reload   func() error
+	mu       sync.Mutex // guards cfg
 }
 
 // startAdmin serves an admin port for cfg (its admin users) and view.
 func startAdmin(t *testing.T, cfg *config.Config, view *topology.View) *env {
 	t.Helper()
 	e := &env{cfg: cfg, view: view, proxy: &fakeProxy{}, failover: &fakeFailover{}, digests: digest.New(digest.Options{})}
-	var mu sync.Mutex
+	mu := &e.mu
 	e.reload = func() error { return nil }
+	var tc *tls.Config
+	if cfg.TLS.Client.Enabled && cfg.TLS.Client.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Client.Cert, cfg.TLS.Client.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	e.a = New(Deps{
+		TLS: tc,
 		Config: func() *config.Config {
 			mu.Lock()
 			defer mu.Unlock()
@@ -165,6 +176,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // db opens a go-sql-driver pool to the admin port.
+// setConfig replaces the configuration the admin port reads at each login.
+func (e *env) setConfig(c *config.Config) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg = c
+}
+
 func (e *env) db(t *testing.T, user, pass string) *sql.DB {
 	t.Helper()
 	c := mysql.NewConfig()

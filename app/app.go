@@ -97,6 +97,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	ctl.m = a.Failover
 	a.Admin = admin.New(admin.Deps{
 		Config:   a.Config,
+		TLS:      a.Proxy.ClientTLS(),
 		Reload:   a.Reload,
 		View:     a.view,
 		Proxy:    info,

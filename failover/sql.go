@@ -133,10 +133,7 @@ func positionSQL(f topology.Flavor) string {
 // waitSQL waits until the applied position reaches the argument, with a
 // timeout in seconds as the second argument. Both return 0 on success.
 func waitSQL(f topology.Flavor) string {
-	if f == topology.FlavorMySQL {
-		return "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)"
-	}
-	return "SELECT MASTER_GTID_WAIT(?, ?)"
+	return "SELECT " + f.WaitGTIDFunc() + "(?, ?)"
 }
 
 // The connection lists below return an id and a description to log.

@@ -113,3 +113,12 @@ func TestAndList(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitSQL(t *testing.T) {
+	if got := waitSQL(topology.FlavorMariaDB); got != "SELECT MASTER_GTID_WAIT(?, ?)" {
+		t.Errorf("MariaDB: %q", got)
+	}
+	if got := waitSQL(topology.FlavorMySQL); got != "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)" {
+		t.Errorf("MySQL: %q", got)
+	}
+}

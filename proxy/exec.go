@@ -28,6 +28,7 @@ type request struct {
 	noReply bool              // COM_STMT_SEND_LONG_DATA
 
 	readPrimary bool // the replica did not catch up with the session's writes
+	onReplica   bool // an unpinned read on a replica: see schemaLag
 }
 
 // outcome summarises a relayed response.
@@ -101,6 +102,7 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			}
 			continue
 		}
+		r.onReplica = !primary && s.pin == nil && !r.readPrimary && b.pool.key.server != s.srv.view.Load().Primary
 		sent := false
 		err = s.prepareBackend(b, r)
 		if err == nil {
@@ -128,8 +130,12 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 			return b, res, route, err
 		}
 		var be *wire.Error
-		if errors.As(err, &be) { // replay or re-prepare failed with an ERR packet
+		if errors.As(err, &be) { // replay, re-prepare or the read itself failed with an ERR packet
 			s.releaseAfterFailure(b)
+			if r.onReplica && !res.started && schemaLag(be.Code) {
+				r.readPrimary = true
+				continue
+			}
 			return b, res, route, err
 		}
 		// The backend connection failed.
@@ -395,10 +401,11 @@ func (s *session) waitGTID(b *backend) (bool, error) {
 	if rt != nil {
 		timeout = rt.RYWWait().Seconds()
 	}
-	q := fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %g)", s.in.LastGTID.String(), timeout)
+	flavor := topology.FlavorMariaDB
 	if !b.mariadb {
-		q = fmt.Sprintf("SELECT WAIT_FOR_EXECUTED_GTID_SET('%s', %g)", s.in.LastGTID.String(), timeout)
+		flavor = topology.FlavorMySQL
 	}
+	q := fmt.Sprintf("SELECT %s('%s', %g)", flavor.WaitGTIDFunc(), s.in.LastGTID.String(), timeout)
 	v, err := b.queryRow(q)
 	if err != nil {
 		return false, err
@@ -495,6 +502,21 @@ func (s *session) sync(b *backend) error {
 	return nil
 }
 
+// schemaLag reports errors a replica gives for a table, column, database or
+// routine it does not have yet: DDL still replicating, or a client reading
+// on one connection what it created on another. Such a read is retried on
+// the primary, which decides; other errors reach the client unchanged.
+func schemaLag(code uint16) bool {
+	switch code {
+	case 1146, // ER_NO_SUCH_TABLE
+		1054, // ER_BAD_FIELD_ERROR
+		1049, // ER_BAD_DB_ERROR
+		1305: // ER_SP_DOES_NOT_EXIST
+		return true
+	}
+	return false
+}
+
 // relay streams b's response to r to the client packet by packet.
 func (s *session) relay(b *backend, r *request) (res outcome, err error) {
 	var rr responseReader
@@ -515,6 +537,11 @@ func (s *session) relay(b *backend, r *request) (res outcome, err error) {
 				res.rows += int64(okAffected(pkt[4:]))
 			}
 		case pktErr:
+			if r.onReplica && !res.started {
+				if e := parseBackendError(pkt[4:]); schemaLag(e.Code) {
+					return res, e // not forwarded: do retries it on the primary
+				}
+			}
 			res.failed = true
 		case pktPrepareOK:
 			s.onPrepared(b, r, pkt)

@@ -836,6 +836,35 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("ReplicaMissingTable", func(t *testing.T) {
+		// A table created on the primary that the replica does not have yet
+		// (its SQL thread is stopped): another connection's read of it gets
+		// the primary's answer, not the replica's 1146.
+		e := newEnvOn(t, sb, nil)
+		replica := sb.DB(t, "db2")
+		mustExec(t, replica, "STOP SLAVE SQL_THREAD")
+		defer mustExec(t, replica, "START SLAVE SQL_THREAD")
+		mustExec(t, prim, "CREATE TABLE pt.fresh (k INT PRIMARY KEY, v VARCHAR(10))")
+		defer mustExec(t, prim, "DROP TABLE pt.fresh")
+		mustExec(t, prim, "INSERT INTO pt.fresh VALUES (1, 'new')")
+		c := e.conn(t, "")
+		if got := queryString(t, c, "SELECT @@server_id"); got != "2" {
+			t.Fatalf("plain read served by server_id %s, want the replica (2)", got)
+		}
+		if got := queryString(t, c, "SELECT v FROM pt.fresh WHERE k = 1"); got != "new" {
+			t.Fatalf("text protocol read of a table the replica lacks: %q", got)
+		}
+		var v string
+		if err := e.db(t, "").QueryRow("SELECT v FROM pt.fresh WHERE k = ?", 1).Scan(&v); err != nil || v != "new" {
+			t.Fatalf("prepared read of a table the replica lacks: %q, %v", v, err)
+		}
+		// A table missing everywhere gets the primary's error unchanged.
+		_, err := c.ExecContext(context.Background(), "SELECT * FROM pt.nowhere")
+		if mysqlErr(err) != 1146 || !strings.Contains(err.Error(), "Table 'pt.nowhere' doesn't exist") {
+			t.Fatalf("missing table: %v", err)
+		}
+	})
+
 	t.Run("ReadYourWrites", func(t *testing.T) {
 		// With the replica's SQL thread stopped, a read after the session's
 		// own write cannot be served by the replica: MASTER_GTID_WAIT times

@@ -364,6 +364,10 @@ func (s *Server) KillClient(id uint64) bool {
 	return true
 }
 
+// ClientTLS is the TLS configuration offered to clients (nil: TLS off), for
+// other listeners that should present the same certificate.
+func (s *Server) ClientTLS() *tls.Config { return s.tls }
+
 // Pools describes every backend pool.
 func (s *Server) Pools() []PoolInfo { return s.pools.info() }
 

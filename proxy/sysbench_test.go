@@ -24,8 +24,8 @@ func TestSysbench(t *testing.T) {
 	if out, err := exec.Command("sysbench", append(base, "--threads=4", "prepare")...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}
-	// Reads go to the replica: it must hold the tables before the run.
-	e.sb.CatchUp(t, "db1", e.sb.Replicas()...)
+	// No wait for the replica: statements it cannot prepare yet (tables
+	// still replicating) are prepared on the primary.
 	errLine := regexp.MustCompile(`ignored errors:\s+(\d+)`)
 	txLine := regexp.MustCompile(`transactions:\s+(\d+)`)
 	for _, mode := range []string{"auto", "disable"} {

@@ -77,6 +77,16 @@ func (f Flavor) String() string {
 	return "unknown"
 }
 
+// WaitGTIDFunc names the SQL function that waits until a GTID position has
+// been applied, given the position and a timeout in seconds; both return 0
+// on success and -1 (MariaDB) or 1 (MySQL) on timeout.
+func (f Flavor) WaitGTIDFunc() string {
+	if f == FlavorMySQL {
+		return "WAIT_FOR_EXECUTED_GTID_SET"
+	}
+	return "MASTER_GTID_WAIT"
+}
+
 // FlavorOf tells MariaDB from MySQL by @@version and @@version_comment.
 func FlavorOf(version, comment string) Flavor {
 	if strings.Contains(strings.ToLower(version+" "+comment), "mariadb") {
