@@ -323,9 +323,13 @@ func TestProxy(t *testing.T) {
 		if got := queryString(t, a, "SELECT IS_USED_LOCK('pt-lock') = CONNECTION_ID()"); got != "1" {
 			t.Fatal("lock not held by the session's backend")
 		}
+		// The session publishes its state when it waits for the next
+		// command, which may be just after the client has the answer.
 		pinned := false
-		for _, ci := range e.srv.Clients() {
-			pinned = pinned || ci.State == "pinned"
+		for deadline := time.Now().Add(5 * time.Second); !pinned && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, ci := range e.srv.Clients() {
+				pinned = pinned || ci.State == "pinned"
+			}
 		}
 		if !pinned {
 			t.Fatal("no session reported pinned")
