@@ -67,7 +67,15 @@ func (s *session) changeUser(pkt []byte) error {
 		if isAuthFailure(err) {
 			s.srv.stats.authFailures.Add(1)
 		}
-		return err
+		var refused *wire.Error
+		if !errors.As(err, &refused) {
+			return err // malformed or I/O: the connection is unusable
+		}
+		// Refused with an ERR (wrong password, unknown database, over the
+		// limit): like mariadbd, keep the connection as the old user and
+		// database, with the rest of the session reset.
+		s.reset()
+		return nil
 	}
 	s.dropPin()
 	s.last = nil

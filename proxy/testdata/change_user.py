@@ -65,4 +65,15 @@ if lib.mysql_change_user(m, b"app", b"wrong", None) == b"\x00":
     sys.exit("change_user with a wrong password succeeded")
 if lib.mysql_errno(m) != 1045:
     sys.exit("wrong password: errno %d %s" % (lib.mysql_errno(m), lib.mysql_error(m)))
+# As on mariadbd, the connection stays open as the old user and database,
+# with the rest of the session reset.
+expect("SELECT CONCAT(SUBSTRING_INDEX(CURRENT_USER(), '@', 1), ' ', COALESCE(DATABASE(), 'null'), ' ', COALESCE(@y, 'null'))", "other null null")
+if lib.mysql_change_user(m, b"app", b"app", b"pt2") != b"\x00":
+    sys.exit("change_user back: %s" % lib.mysql_error(m))
+q("SET @z = 3")
+if lib.mysql_change_user(m, b"app", b"app", b"no_such_db") == b"\x00":
+    sys.exit("change_user to an unknown database succeeded")
+if lib.mysql_errno(m) != 1049:
+    sys.exit("unknown database: errno %d %s" % (lib.mysql_errno(m), lib.mysql_error(m)))
+expect("SELECT CONCAT(SUBSTRING_INDEX(CURRENT_USER(), '@', 1), ' ', DATABASE(), ' ', COALESCE(@z, 'null'))", "app pt2 null")
 print("ok")

@@ -160,9 +160,11 @@ func Accept(c *Conn, cfg *HandshakeConfig) (*ClientHello, error) {
 
 // ChangeUser re-authenticates a client that sent COM_CHANGE_USER (payload
 // is the whole command) against the scramble of its original handshake, as
-// MySQL servers do. It answers OK or ERR itself; after an error the caller
-// should close the connection. The returned hello keeps the connection's
-// TLS and compression state.
+// MySQL servers do. It answers OK or ERR itself. After a *Error (the ERR
+// was sent: wrong password, a refusal by Authorize) the connection can go
+// on as before, as it does on mariadbd; after any other error it must be
+// closed. The returned hello keeps the connection's TLS and compression
+// state.
 func ChangeUser(c *Conn, payload []byte, cfg *HandshakeConfig) (*ClientHello, error) {
 	if c.scramble == nil {
 		return nil, errors.New("wire: ChangeUser on a connection not set up by Accept")
