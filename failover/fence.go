@@ -79,6 +79,41 @@ func killAll(ctx context.Context, db *sql.DB, query string, args ...any) ([]stri
 	if err != nil {
 		return nil, err
 	}
+	return killConns(ctx, db, conns)
+}
+
+// openTransactions lists the other connections with an open transaction,
+// except those of monitorUser.
+func openTransactions(ctx context.Context, db *sql.DB, monitorUser string) ([]conn, error) {
+	rows, err := db.QueryContext(ctx, openTrxSQL)
+	if err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	var ids []int64
+	started := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var at sql.NullString
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+		started[id] = at.String
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	conns, err := listConns(ctx, db, connsByIDSQL(ids), monitorUser)
+	for i := range conns {
+		conns[i].desc += " trx started " + started[conns[i].id]
+	}
+	return conns, err
+}
+
+// killConns kills conns and returns the descriptions of those killed.
+func killConns(ctx context.Context, db *sql.DB, conns []conn) ([]string, error) {
 	var killed []string
 	for _, c := range conns {
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", c.id)); err != nil {

@@ -649,3 +649,41 @@ func waitFile(t *testing.T, path, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSwitchoverKillsLongTransaction: a client transaction still open on the
+// old primary after switchover_timeout is killed (its uncommitted row never
+// reaches the new primary); Switchyard's own monitor connections are not
+// waited for.
+func TestSwitchoverKillsLongTransaction(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.New(t, sandboxtest.Replicas(1))
+	cfg := sb.Config()
+	cfg.Failover.SwitchoverTimeout = config.Duration(time.Second)
+	c := start(t, sb, cfg)
+	write(t, sb, "db1", 1, "db2")
+
+	tx, err := sb.DB(t, "db1").Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO test.t VALUES (2, 'open')"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.m.Switchover(context.Background(), "db2")
+	if err != nil {
+		t.Fatalf("switchover: %v (%+v)", err, ev)
+	}
+	if !strings.Contains(ev.Fence, "killed 1 connections with transactions open after 1s") {
+		t.Errorf("fence %q: want the open transaction killed, and only it", ev.Fence)
+	}
+	if held := ev.Duration(PhaseWritesHeld, PhaseWritesResumed); held > 5*time.Second {
+		t.Errorf("writes held %s with a 1s switchover_timeout", held)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Error("commit of the killed transaction succeeded")
+	}
+	var n int
+	if err := sb.DB(t, "db2").QueryRow("SELECT COUNT(*) FROM test.t WHERE id = 2").Scan(&n); err != nil || n != 0 {
+		t.Errorf("uncommitted row on the new primary: %d, %v", n, err)
+	}
+}

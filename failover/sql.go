@@ -144,12 +144,24 @@ const clientConnectionsSQL = `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STA
 WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', ?)
 AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')`
 
-// openTransactionsSQL lists connections with an open InnoDB transaction,
-// other than this one and replication's applier.
-const openTransactionsSQL = `SELECT p.ID, CONCAT_WS(' ', p.USER, p.HOST, p.COMMAND, p.STATE, 'trx started', t.trx_started, LEFT(p.INFO, 80))
-FROM information_schema.INNODB_TRX t
-JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-WHERE p.ID <> CONNECTION_ID() AND p.USER <> 'system user' AND p.COMMAND NOT IN ('Slave_SQL', 'Slave_worker')`
+// openTrxSQL lists the connections with an open InnoDB transaction. It reads
+// INNODB_TRX alone: joined with PROCESSLIST in one statement and polled while
+// a switchover drains, it crashed mariadbd 10.11 (in close_thread_tables).
+const openTrxSQL = `SELECT trx_mysql_thread_id, trx_started FROM information_schema.INNODB_TRX
+WHERE trx_mysql_thread_id > 0 AND trx_mysql_thread_id <> CONNECTION_ID()`
+
+// connsByIDSQL describes the listed connections (ids are inlined integers),
+// leaving out server threads, replication's applier and Switchyard's own
+// monitor connections (the argument): its heartbeat writes stop by
+// themselves once read_only is on.
+func connsByIDSQL(ids []int64) string {
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = strconv.FormatInt(id, 10)
+	}
+	return `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STATE, LEFT(INFO, 80)) FROM information_schema.PROCESSLIST
+WHERE ID IN (` + strings.Join(list, ",") + `) AND USER NOT IN ('system user', ?) AND COMMAND NOT IN ('Slave_SQL', 'Slave_worker')`
+}
 
 // quote makes a SQL string literal. Backslash and quote are the only
 // characters that can end or alter a literal under the default sql_mode.

@@ -101,7 +101,11 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 	}
 	fence := []string{"read_only set"}
 	if remaining > 0 {
-		killed, err := killAll(ctx, odb, openTransactionsSQL)
+		open, err := openTransactions(ctx, odb, m.cfg.Load().Monitor.User)
+		if err != nil {
+			return abort(err.Error())
+		}
+		killed, err := killConns(ctx, odb, open)
 		if err != nil {
 			return abort(err.Error())
 		}
@@ -157,30 +161,30 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 func (m *Manager) drain(ctx context.Context, db *sql.DB, bound time.Duration) int {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	q := "SELECT COUNT(*) FROM (" + openTransactionsSQL + ") t"
 	logAt := time.Now().Add(time.Second)
+	monitor := m.cfg.Load().Monitor.User
 	for {
-		var n int
-		err := db.QueryRowContext(ctx, q).Scan(&n)
+		open, err := openTransactions(ctx, db, monitor)
 		switch {
-		case err == nil && n == 0:
+		case err == nil && len(open) == 0:
 			return 0
 		case err != nil && ctx.Err() != nil:
 			return 1 // unknown: treat as still open
-		case !logAt.IsZero() && time.Now().After(logAt):
+		case err == nil && !logAt.IsZero() && time.Now().After(logAt):
 			logAt = time.Time{}
-			var open []string
-			conns, _ := listConns(ctx, db, openTransactionsSQL)
-			for _, c := range conns {
-				open = append(open, c.desc)
+			var desc []string
+			for _, c := range open {
+				desc = append(desc, c.desc)
 			}
-			m.log.Info("switchover: waiting for transactions on the old primary", "open", n, "transactions", open)
+			m.log.Info("switchover: waiting for transactions on the old primary", "open", len(open), "transactions", desc)
 		}
 		select {
 		case <-ctx.Done():
-			var left int
-			db.QueryRowContext(context.WithoutCancel(ctx), q).Scan(&left)
-			return left
+			left, err := openTransactions(context.WithoutCancel(ctx), db, monitor)
+			if err != nil {
+				return 1
+			}
+			return len(left)
 		case <-time.After(drainPoll):
 		}
 	}

@@ -237,6 +237,11 @@ func (s *session) acquire(r *request) (*backend, routing.Route, bool, error) {
 			s.in.InTx, s.in.TxReadOnly, s.in.TxServer = false, false, ""
 			return nil, routing.RoutePrimary, false, errFailoverAbort
 		}
+		if s.pinServer != snap.Primary && !s.in.TxReadOnly && writes(r.cls) {
+			// Only a read-only transaction or an open cursor pins a session
+			// to a replica; a write must never run there.
+			return nil, routing.RouteAuto, false, errWriteOnReplicaPin
+		}
 		return s.pin, routing.RouteAuto, false, nil
 	}
 	if b, ok, err := s.sameBackend(r, snap); ok || err != nil {
@@ -268,6 +273,16 @@ func (s *session) acquire(r *request) (*backend, routing.Route, bool, error) {
 		}
 		return b, route, primary, nil
 	}
+}
+
+// writes reports statements that change data or take locks: never for a
+// replica.
+func writes(c routing.Class) bool {
+	switch c.Kind {
+	case routing.KindWrite, routing.KindCall, routing.KindXA, routing.KindLockTables, routing.KindBegin:
+		return true
+	}
+	return c.Flags&(routing.FlagLockingRead|routing.FlagSideEffect|routing.FlagTempTable|routing.FlagUserLock) != 0
 }
 
 // sameBackend runs statements that read per-connection results of the
@@ -702,6 +717,7 @@ func (s *session) finish(b *backend, r *request, res *outcome) {
 	}
 	s.in.InTx = s.reasons&pinTx != 0
 	s.in.TxReadOnly = s.in.InTx && s.status&wire.StatusInTransReadOnly != 0
+	s.in.NoAutocommit = s.status&wire.StatusAutocommit == 0
 	s.hold(b)
 }
 

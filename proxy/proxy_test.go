@@ -461,6 +461,17 @@ func TestProxy(t *testing.T) {
 					t.Fatal("fetch failed")
 				}
 			}
+			if i == 0 {
+				// The cursor is open on the replica: a write is refused
+				// rather than run there, and the cursor stays usable.
+				if err := r.send(append([]byte{wire.ComQuery}, "UPDATE pt.kv SET v = v WHERE k = 1"...)); err != nil {
+					t.Fatal(err)
+				}
+				var we *wire.Error
+				if err := r.drain(); !errors.As(err, &we) || we.Code != 1105 || !strings.Contains(we.Message, "open cursor on a replica") {
+					t.Fatalf("write while a replica cursor is open: %v", err)
+				}
+			}
 		}
 		if rows != 5 || rr.status&wire.StatusLastRowSent == 0 {
 			t.Fatalf("fetched %d rows, status %#x", rows, rr.status)
@@ -866,6 +877,62 @@ func TestProxy(t *testing.T) {
 		_, err := c.ExecContext(context.Background(), "SELECT * FROM pt.nowhere")
 		if mysqlErr(err) != 1146 || !strings.Contains(err.Error(), "Table 'pt.nowhere' doesn't exist") {
 			t.Fatalf("missing table: %v", err)
+		}
+	})
+
+	t.Run("WritesNeverOnReplicas", func(t *testing.T) {
+		// The app user may write on a read_only replica (it has SUPER here),
+		// so a write routed there would silently diverge the replica: check
+		// on the servers where each write landed.
+		e := newEnvOn(t, sb, nil)
+		replica := sb.DB(t, "db2")
+		mustExec(t, prim, "CREATE TABLE pt.ac (id INT PRIMARY KEY, v INT)")
+		defer mustExec(t, prim, "DROP TABLE pt.ac")
+		mustExec(t, prim, "INSERT INTO pt.ac VALUES (1, 0)")
+		sb.CatchUp(t, "db1", "db2")
+		onPrimary := func(want string) {
+			t.Helper()
+			if got := queryString(t, prim, "SELECT v FROM pt.ac WHERE id = 1"); got != want {
+				t.Fatalf("primary has v = %s, want %s", got, want)
+			}
+		}
+
+		// autocommit=0 (PyMySQL's and mysqlclient's default, JDBC's
+		// setAutoCommit(false)): every statement is part of a transaction
+		// that may write, so reads stay on the primary too.
+		c := e.conn(t, "")
+		mustExec(t, c, "SET autocommit = 0")
+		if got := queryString(t, c, "SELECT @@server_id"); got != "1" {
+			t.Errorf("read with autocommit off on server %s, want the primary", got)
+		}
+		mustExec(t, c, "UPDATE pt.ac SET v = 1 WHERE id = 1")
+		if got := queryString(t, c, "SELECT CONCAT(@@server_id, ' ', v) FROM pt.ac WHERE id = 1"); got != "1 1" {
+			t.Errorf("own uncommitted write: %q, want it read on the primary", got)
+		}
+		mustExec(t, c, "COMMIT")
+		onPrimary("1")
+		mustExec(t, c, "SET autocommit = 1")
+		if got := queryString(t, c, "SELECT @@server_id"); got != "2" {
+			t.Errorf("read with autocommit back on: server %s, want the replica", got)
+		}
+
+		// A multi-statement of reads runs on a replica and must not leave
+		// the session pinned there.
+		m := e.conn(t, "multiStatements=true")
+		rows, err := m.QueryContext(context.Background(), "SELECT @@server_id; SELECT 2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+		}
+		for rows.NextResultSet() {
+		}
+		rows.Close()
+		mustExec(t, m, "UPDATE pt.ac SET v = 2 WHERE id = 1")
+		onPrimary("2")
+		sb.CatchUp(t, "db1", "db2")
+		if got := queryString(t, replica, "SELECT v FROM pt.ac WHERE id = 1"); got != "2" {
+			t.Fatalf("replica has v = %s after catching up, want 2", got)
 		}
 	})
 

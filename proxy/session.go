@@ -286,6 +286,9 @@ func (e *sqlError) Error() string { return fmt.Sprintf("ERROR %d (%s): %s", e.co
 var (
 	errFailoverAbort = &sqlError{wire.ErrLockDeadlock, "40001", "switchyard: transaction aborted by primary failover; retry the transaction"}
 	errLost          = &sqlError{wire.ErrClientLostConnection, "HY000", "Lost connection to backend during query"}
+	// Only a cursor can pin a session outside a read-only transaction to a
+	// replica (see acquire).
+	errWriteOnReplicaPin = &sqlError{1105, "HY000", "switchyard: this session holds an open cursor on a replica; close it before writing"}
 )
 
 // setOption handles COM_SET_OPTION: multi-statements are session state.

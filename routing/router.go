@@ -182,6 +182,9 @@ func (r *Router) Decide(c Class, sql []byte, s *SessionInput, snap *topology.Sna
 		}
 		return primary(snap)
 	}
+	if s.NoAutocommit && c.Kind != KindBeginReadOnly {
+		return primary(snap)
+	}
 	if !c.ReplicaSafe() && c.Kind != KindBeginReadOnly {
 		return primary(snap)
 	}

@@ -98,6 +98,10 @@ type SessionInput struct {
 	InTx       bool   // a transaction is open
 	TxReadOnly bool   // it was started READ ONLY
 	TxServer   string // server holding the open transaction / pin ("" = none)
-	LastGTID   gtid.GTID
-	HasGTID    bool // the session has written and LastGTID is its newest write
+	// NoAutocommit: autocommit is off, so every statement opens or joins a
+	// transaction that may write; only START TRANSACTION READ ONLY may
+	// still use a replica.
+	NoAutocommit bool
+	LastGTID     gtid.GTID
+	HasGTID      bool // the session has written and LastGTID is its newest write
 }
