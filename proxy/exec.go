@@ -28,7 +28,7 @@ type request struct {
 	noReply bool              // COM_STMT_SEND_LONG_DATA
 
 	readPrimary bool // the replica did not catch up with the session's writes
-	onReplica   bool // an unpinned read on a replica: see schemaLag
+	onReplica   bool // an unpinned read on a replica: see replicaRefusal
 }
 
 // outcome summarises a relayed response.
@@ -132,7 +132,7 @@ func (s *session) do(r *request) (b *backend, res outcome, route routing.Route, 
 		var be *wire.Error
 		if errors.As(err, &be) { // replay, re-prepare or the read itself failed with an ERR packet
 			s.releaseAfterFailure(b)
-			if r.onReplica && !res.started && schemaLag(be.Code) {
+			if r.onReplica && !res.started && replicaRefusal(be.Code) {
 				r.readPrimary = true
 				continue
 			}
@@ -517,16 +517,20 @@ func (s *session) sync(b *backend) error {
 	return nil
 }
 
-// schemaLag reports errors a replica gives for a table, column, database or
-// routine it does not have yet: DDL still replicating, or a client reading
-// on one connection what it created on another. Such a read is retried on
-// the primary, which decides; other errors reach the client unchanged.
-func schemaLag(code uint16) bool {
+// replicaRefusal reports errors a replica gives for what only the primary
+// can answer: a table, column, database or routine it does not have yet
+// (DDL still replicating, or a client reading on one connection what it
+// created on another), or a write refused by read_only (a stored function
+// called in a SELECT that writes). Such a read is retried on the primary,
+// which decides; other errors reach the client unchanged.
+func replicaRefusal(code uint16) bool {
 	switch code {
 	case 1146, // ER_NO_SUCH_TABLE
 		1054, // ER_BAD_FIELD_ERROR
 		1049, // ER_BAD_DB_ERROR
-		1305: // ER_SP_DOES_NOT_EXIST
+		1305, // ER_SP_DOES_NOT_EXIST
+		1290, // ER_OPTION_PREVENTS_STATEMENT: --read-only
+		1836: // ER_READ_ONLY_MODE (MySQL super_read_only)
 		return true
 	}
 	return false
@@ -553,7 +557,7 @@ func (s *session) relay(b *backend, r *request) (res outcome, err error) {
 			}
 		case pktErr:
 			if r.onReplica && !res.started {
-				if e := parseBackendError(pkt[4:]); schemaLag(e.Code) {
+				if e := parseBackendError(pkt[4:]); replicaRefusal(e.Code) {
 					return res, e // not forwarded: do retries it on the primary
 				}
 			}

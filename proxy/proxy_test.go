@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/routing"
+	"github.com/switchyard/switchyard/sandbox"
 	"github.com/switchyard/switchyard/sandbox/sandboxtest"
 )
 
@@ -933,6 +934,39 @@ func TestProxy(t *testing.T) {
 		sb.CatchUp(t, "db1", "db2")
 		if got := queryString(t, replica, "SELECT v FROM pt.ac WHERE id = 1"); got != "2" {
 			t.Fatalf("replica has v = %s after catching up, want 2", got)
+		}
+	})
+
+	t.Run("StoredFunctionWriteOnReplica", func(t *testing.T) {
+		// A stored function that writes, called in a SELECT, looks like a
+		// read. A read_only replica refuses it (for a user without
+		// READ_ONLY ADMIN, as applications should be) and the proxy runs it
+		// on the primary instead.
+		e := newEnvOn(t, sb, func(c *config.Config) {
+			c.Users = append(c.Users, config.User{Name: sandbox.PlainUser, Password: sandbox.PlainPassword})
+		})
+		mustExec(t, prim, "CREATE TABLE pt.counter (n INT)")
+		defer mustExec(t, prim, "DROP TABLE pt.counter")
+		mustExec(t, prim, "INSERT INTO pt.counter VALUES (0)")
+		mustExec(t, prim, "CREATE FUNCTION pt.bump() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN UPDATE pt.counter SET n = n + 1; RETURN (SELECT n FROM pt.counter); END")
+		defer mustExec(t, prim, "DROP FUNCTION pt.bump")
+		sb.CatchUp(t, "db1", "db2")
+		plain, err := sql.Open("mysql", e.dsn(sandbox.PlainUser, sandbox.PlainPassword, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		if got := queryString(t, plain, "SELECT @@server_id"); got != "2" {
+			t.Fatalf("plain read on server %s, want the replica", got)
+		}
+		if got := queryString(t, plain, "SELECT pt.bump()"); got != "1" {
+			t.Fatalf("SELECT pt.bump() = %s, want 1", got)
+		}
+		sb.CatchUp(t, "db1", "db2")
+		for _, db := range []*sql.DB{prim, sb.DB(t, "db2")} {
+			if got := queryString(t, db, "SELECT n FROM pt.counter"); got != "1" {
+				t.Fatalf("counter %s after one bump, want 1 on both servers", got)
+			}
 		}
 	})
 

@@ -32,6 +32,11 @@ const (
 	MonitorPassword = "monitor"
 	ReplUser        = "repl"
 	ReplPassword    = "repl"
+	// PlainUser is an application user as production should have one:
+	// data and routine privileges, no SUPER or READ_ONLY ADMIN, so
+	// read_only replicas refuse its writes. It is not in the generated config.
+	PlainUser     = "plain"
+	PlainPassword = "plain"
 )
 
 // DefaultBasePort is db1's port when neither BasePort nor Ports is given.
