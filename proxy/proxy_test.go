@@ -326,6 +326,24 @@ func TestProxy(t *testing.T) {
 		}
 		// The session publishes its state when it waits for the next
 		// command, which may be just after the client has the answer.
+		// HANDLER keeps an open table on its connection (a new session: a
+		// is pinned already).
+		hc := e.conn(t, "")
+		mustExec(t, hc, "HANDLER pt.kv OPEN AS h")
+		// Another session's transaction takes the most recently used pooled
+		// connection: unless hc holds its own, that is the HANDLER's.
+		o1 := e.conn(t, "")
+		mustExec(t, o1, "BEGIN")
+		mustExec(t, o1, "SELECT 1")
+		defer mustExec(t, o1, "ROLLBACK")
+		for i := 0; i < 5; i++ {
+			var k int
+			var v, blob sql.NullString
+			if err := hc.QueryRowContext(context.Background(), "HANDLER h READ `PRIMARY` FIRST").Scan(&k, &v, &blob); err != nil || k != 1 {
+				t.Fatalf("HANDLER READ after OPEN: %d, %v", k, err)
+			}
+		}
+		mustExec(t, hc, "HANDLER h CLOSE")
 		pinned := false
 		for deadline := time.Now().Add(5 * time.Second); !pinned && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			for _, ci := range e.srv.Clients() {

@@ -55,8 +55,8 @@ func (s *session) applyEffects(b *backend, r *request) {
 	if cls.Flags&routing.FlagUserLock != 0 {
 		s.reasons |= pinUserLock
 	}
-	if cls.Flags&routing.FlagMultiStatement != 0 && !cls.ReplicaSafe() {
-		s.reasons |= pinMulti // reads alone change no session state
+	if cls.Flags&routing.FlagSessionState != 0 || cls.Flags&routing.FlagMultiStatement != 0 && !cls.ReplicaSafe() {
+		s.reasons |= pinMulti // reads alone change no session state; HANDLER ... OPEN does
 	}
 	if cls.Flags&routing.FlagUserVarAssign != 0 && cls.Kind != routing.KindSet {
 		s.reasons |= pinUserVar // SELECT ... INTO @v, @v := expr: value only on this backend

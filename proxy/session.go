@@ -25,7 +25,7 @@ const (
 	pinCursor                        // an open binary-protocol cursor
 	pinLongData                      // COM_STMT_SEND_LONG_DATA before its execute
 	pinUserVar                       // a user variable assigned a non-literal value
-	pinMulti                         // a multi-statement that may have changed session state
+	pinMulti                         // a multi-statement that may have changed session state, or HANDLER
 	pinSetTx                         // SET TRANSACTION applies to the next transaction
 	pinUnknownSet                    // too many unparseable SETs to replay
 )
