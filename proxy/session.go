@@ -333,7 +333,7 @@ func (s *session) reset() {
 	db := s.st.db
 	s.st = &state{db: db, multi: s.caps&wire.ClientMultiStatements != 0}
 	s.stmts = nil
-	s.in.InTx, s.in.TxReadOnly, s.in.TxServer = false, false, ""
+	s.in.InTx, s.in.TxReadOnly, s.in.TxServer, s.in.NoAutocommit = false, false, "", false
 	s.status = wire.StatusAutocommit
 }
 
