@@ -146,6 +146,7 @@ type Limits struct {
 	MaxClientConnections int      `yaml:"max_client_connections"` // default 10000
 	HandshakeTimeout     Duration `yaml:"handshake_timeout"`      // default 5s
 	IdleTimeout          Duration `yaml:"idle_timeout"`           // default 8h
+	WriteTimeout         Duration `yaml:"write_timeout"`          // a client that accepts no bytes of a result for this long is disconnected; default 60s
 	MaxPacketSize        ByteSize `yaml:"max_packet_size"`        // largest logical packet from a client; default 1GiB
 	ShutdownTimeout      Duration `yaml:"shutdown_timeout"`       // running statements finish within; default 10s
 }

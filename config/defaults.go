@@ -42,6 +42,7 @@ func Default() *Config {
 			MaxClientConnections: 10000,
 			HandshakeTimeout:     Duration(5 * time.Second),
 			IdleTimeout:          Duration(8 * time.Hour),
+			WriteTimeout:         Duration(60 * time.Second),
 			MaxPacketSize:        1 << 30,
 			ShutdownTimeout:      Duration(10 * time.Second),
 		},

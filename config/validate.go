@@ -255,6 +255,7 @@ func (c *Config) validateLimits(v *validator) {
 	v.atLeast("limits.max_client_connections", l.MaxClientConnections, 1)
 	v.positive("limits.handshake_timeout", l.HandshakeTimeout)
 	v.notNegative("limits.idle_timeout", l.IdleTimeout)
+	v.notNegative("limits.write_timeout", l.WriteTimeout)
 	if l.MaxPacketSize < 1<<10 || l.MaxPacketSize > 1<<30 {
 		v.fail("limits.max_packet_size", "must be between 1KiB and 1GiB (the protocol's limit)")
 	}

@@ -988,6 +988,37 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("ClientStopsReading", func(t *testing.T) {
+		// A client that asks for a large result and never reads it is cut
+		// off after limits.write_timeout, and its backend connection is
+		// freed; other clients are served meanwhile.
+		e := newEnvOn(t, sb, func(c *config.Config) { c.Limits.WriteTimeout = config.Duration(time.Second) })
+		stuck := rawConn(t, e.addr, 0)
+		if err := stuck.send(append([]byte{wire.ComQuery}, "SELECT REPEAT('x', 1048576) FROM pt.seq_1_to_64"...)); err != nil {
+			t.Fatal(err)
+		}
+		inUse := func() (n int) {
+			for _, p := range e.srv.Pools() {
+				n += p.InUse
+			}
+			return n
+		}
+		time.Sleep(300 * time.Millisecond)
+		if n := inUse(); n != 1 {
+			t.Fatalf("%d backend connections in use while the result is blocked, want 1", n)
+		}
+		other := e.db(t, "")
+		mustExec(t, other, "SELECT 1") // everyone else is served
+		other.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for inUse() != 0 || e.srv.Stats().ClientsConnected != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s: %d backend connections in use, %d clients connected", inUse(), e.srv.Stats().ClientsConnected)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
 	t.Run("ReadYourWrites", func(t *testing.T) {
 		// With the replica's SQL thread stopped, a read after the session's
 		// own write cannot be served by the replica: MASTER_GTID_WAIT times

@@ -453,6 +453,11 @@ func (c countingConn) Read(b []byte) (int, error) {
 }
 
 func (c countingConn) Write(b []byte) (int, error) {
+	// Per write, as mysqld's net_write_timeout: a client that stops reading
+	// must not hold a backend connection forever.
+	if t := c.srv.cfg.Load().Limits.WriteTimeout.D(); t > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(t))
+	}
 	n, err := c.Conn.Write(b)
 	c.srv.stats.bytesOut.Add(int64(n))
 	return n, err
