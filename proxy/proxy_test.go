@@ -355,6 +355,27 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("GlobalReadLockPins", func(t *testing.T) {
+		// FLUSH TABLES WITH READ LOCK stays with its connection: released to
+		// the pool it would block every write on the primary until that
+		// connection happened to run UNLOCK TABLES.
+		e := newEnvOn(t, sb, nil)
+		a := e.conn(t, "")
+		mustExec(t, a, "FLUSH TABLES WITH READ LOCK")
+		// Another session's transaction takes the most recently used pooled
+		// connection: unless a holds its own, that is the locked one.
+		c := e.conn(t, "")
+		mustExec(t, c, "BEGIN")
+		mustExec(t, c, "SELECT 1")
+		defer mustExec(t, c, "ROLLBACK")
+		mustExec(t, a, "UNLOCK TABLES")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := e.db(t, "").ExecContext(ctx, "UPDATE pt.kv SET v = v WHERE k = 1"); err != nil {
+			t.Fatalf("write after UNLOCK TABLES: %v (the read lock outlived it)", err)
+		}
+	})
+
 	t.Run("PreparedStatements", func(t *testing.T) {
 		e := newEnvOn(t, sb, func(c *config.Config) {
 			c.Pool.MaxPreparedPerConn = 2

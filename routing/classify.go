@@ -420,8 +420,17 @@ func (s *scanner) head(t token, kw kwID) Class {
 		s.noSplit = true // MariaDB compound statement outside a routine
 		return write
 	}
+	if t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "flush") && s.flushLocks() {
+		// FLUSH TABLES ... WITH READ LOCK / FOR EXPORT: the lock stays with
+		// the connection until UNLOCK TABLES, as for LOCK TABLES.
+		return Class{Kind: KindLockTables, Flags: FlagImplicitCommit}
+	}
 	if t.kind == tWord && implicitCommitWord(s.l.sql[t.start:t.end]) {
 		return ddl
+	}
+	if t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "backup") {
+		// BACKUP STAGE and BACKUP LOCK hold locks on the connection.
+		return Class{Kind: KindWrite, Flags: FlagSessionState}
 	}
 	if t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "load") {
 		// LOAD DATA/XML is an ordinary write; LOAD INDEX INTO CACHE commits.
@@ -430,6 +439,24 @@ func (s *scanner) head(t token, kw kwID) Class {
 		}
 	}
 	return write
+}
+
+// flushLocks reads the rest of a FLUSH statement and reports whether it
+// takes a lock the connection keeps (WITH READ LOCK, FOR EXPORT).
+func (s *scanner) flushLocks() bool {
+	prev := kwNone
+	for {
+		t, kw := s.next()
+		switch {
+		case t.kind == tEOF || t.kind == tError:
+			return false
+		case prev == kwRead && kw == kwLock:
+			return true
+		case prev == kwFor && t.kind == tWord && eqFold(s.l.sql[t.start:t.end], "export"):
+			return true
+		}
+		prev = kw
+	}
 }
 
 // implicitCommitWord lists the remaining statements that commit an open
