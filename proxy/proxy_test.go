@@ -87,6 +87,24 @@ func TestProxy(t *testing.T) {
 		if !sawTLS {
 			t.Fatal("no client reported TLS")
 		}
+		// Clients verify encryption with Ssl_cipher: the answer is about
+		// their connection, which ends at the proxy.
+		tlsStatus := func(c *sql.Conn, like string) string {
+			var name, value string
+			if err := c.QueryRowContext(context.Background(), "SHOW STATUS LIKE '"+like+"'").Scan(&name, &value); err != nil {
+				t.Fatal(err)
+			}
+			return value
+		}
+		if v := tlsStatus(c, "Ssl_cipher"); !strings.HasPrefix(v, "TLS_") {
+			t.Errorf("Ssl_cipher over TLS = %q", v)
+		}
+		if v := tlsStatus(c, "ssl_version"); v != "TLSv1.3" {
+			t.Errorf("Ssl_version over TLS = %q", v)
+		}
+		if v := tlsStatus(e.conn(t, ""), "Ssl_cipher"); v != "" {
+			t.Errorf("Ssl_cipher without TLS = %q, want empty", v)
+		}
 	})
 
 	t.Run("InsertIDAndWarnings", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"strings"
 
 	"github.com/switchyard/switchyard/proxy/wire"
@@ -12,6 +13,9 @@ func (s *session) query(pkt []byte) error {
 	sql := pkt[1:]
 	if id, q, ok := parseKill(sql); ok {
 		return s.killCmd(id, q)
+	}
+	if name, ok := parseTLSStatus(sql); ok {
+		return s.tlsStatus(name)
 	}
 	r := &s.req
 	*r = request{pkt: pkt, sql: sql, cls: routing.Classify(sql), ph: phFirst}
@@ -148,6 +152,49 @@ func parseKill(sql []byte) (id uint64, query, ok bool) {
 		i = skipSpace(sql, i+1)
 	}
 	return id, query, i == len(sql)
+}
+
+// parseTLSStatus recognises SHOW [SESSION] STATUS LIKE 'Ssl_cipher' (or
+// 'Ssl_version'): clients ask it to verify that their connection is
+// encrypted, and their connection ends at the proxy, not at a backend.
+func parseTLSStatus(sql []byte) (string, bool) {
+	i := skipSpace(sql, 0)
+	if len(sql)-i > 64 || len(sql)-i < 20 || sql[i]|0x20 != 's' {
+		return "", false
+	}
+	f := strings.Fields(strings.TrimRight(strings.TrimSpace(string(sql[i:])), ";"))
+	if len(f) == 5 && strings.EqualFold(f[1], "session") {
+		f = append(f[:1], f[2:]...)
+	}
+	if len(f) != 4 || !strings.EqualFold(f[0], "show") || !strings.EqualFold(f[1], "status") || !strings.EqualFold(f[2], "like") {
+		return "", false
+	}
+	switch strings.ToLower(f[3]) {
+	case "'ssl_cipher'", `"ssl_cipher"`:
+		return "Ssl_cipher", true
+	case "'ssl_version'", `"ssl_version"`:
+		return "Ssl_version", true
+	}
+	return "", false
+}
+
+// tlsStatus answers parseTLSStatus's statements for the client connection.
+func (s *session) tlsStatus(name string) error {
+	value := ""
+	if st, ok := s.c.TLSState(); ok {
+		value = tls.VersionName(st.Version)
+		if v, found := strings.CutPrefix(value, "TLS "); found {
+			value = "TLSv" + v // as OpenSSL names it
+		}
+		if name == "Ssl_cipher" {
+			value = tls.CipherSuiteName(st.CipherSuite)
+		}
+	}
+	row := [][]byte{[]byte(name), []byte(value)}
+	if err := wire.WriteTextResult(s.c, s.caps, []string{"Variable_name", "Value"}, [][][]byte{row}, s.status&^wire.StatusSessionStateChanged); err != nil {
+		return err
+	}
+	return s.c.Flush()
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

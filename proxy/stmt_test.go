@@ -126,6 +126,24 @@ func TestParseKill(t *testing.T) {
 	}
 }
 
+func TestParseTLSStatus(t *testing.T) {
+	for in, want := range map[string]string{
+		"SHOW STATUS LIKE 'Ssl_cipher'":             "Ssl_cipher",
+		"show session status like 'ssl_cipher';":    "Ssl_cipher",
+		"  SHOW STATUS\tLIKE \"Ssl_version\"  ":     "Ssl_version",
+		"SHOW SESSION STATUS LIKE 'SSL_VERSION' ; ": "Ssl_version",
+	} {
+		if got, ok := parseTLSStatus([]byte(in)); !ok || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"SHOW STATUS LIKE 'Ssl%'", "SHOW GLOBAL STATUS LIKE 'Ssl_cipher'", "SELECT 'Ssl_cipher'", "SHOW STATUS LIKE 'Ssl_cipher' OR 1", "SHOW STATUS"} {
+		if got, ok := parseTLSStatus([]byte(in)); ok {
+			t.Errorf("%q answered locally as %q", in, got)
+		}
+	}
+}
+
 func TestPlanReplay(t *testing.T) {
 	from := &state{db: "a", sysvars: map[string]string{"sql_mode": "''", "wait_timeout": "10"}, uservars: map[string]string{"x": "1"}}
 	to := &state{db: "b", multi: true, names: "SET NAMES latin1", sysvars: map[string]string{"sql_mode": "'ANSI'"}, uservars: map[string]string{"y": "'2'"}}

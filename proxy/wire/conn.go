@@ -345,6 +345,14 @@ func (c *Conn) UpgradeTLS(cfg *tls.Config, server bool) error {
 	return nil
 }
 
+// TLSState returns the connection's TLS state; ok is false without TLS.
+func (c *Conn) TLSState() (state tls.ConnectionState, ok bool) {
+	if tc, isTLS := c.nc.(*tls.Conn); isTLS {
+		return tc.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
 // takeBuffered empties rbuf and returns c.nc, wrapped so that the bytes
 // that were buffered are read first.
 func (c *Conn) takeBuffered() net.Conn {
