@@ -121,7 +121,9 @@ func (s *session) setLogin(h *wire.ClientHello) {
 	s.tls = h.TLS
 	s.key = poolKey{user: h.User, caps: h.Caps & keyCaps, charset: h.Charset}
 	s.st = &state{db: h.DB, multi: h.Caps&wire.ClientMultiStatements != 0}
-	s.in = routing.SessionInput{User: h.User}
+	// The connection's earlier writes stay its own after COM_CHANGE_USER:
+	// read-your-writes keeps their GTID.
+	s.in = routing.SessionInput{User: h.User, LastGTID: s.in.LastGTID, HasGTID: s.in.HasGTID}
 	s.pools = s.pools[:0]
 	s.stmts = nil
 	s.nextStmt = 0

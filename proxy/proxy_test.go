@@ -899,8 +899,17 @@ func TestProxy(t *testing.T) {
 
 	t.Run("ChangeUserAndReset", func(t *testing.T) {
 		mustExec(t, prim, "CREATE USER IF NOT EXISTS other@'%' IDENTIFIED BY 'pw2'")
+		// The script's write must stay visible to the connection after its
+		// COM_CHANGE_USERs: the replica stops applying and stays eligible.
+		mustExec(t, prim, "DROP TABLE IF EXISTS pt2.cu")
+		mustExec(t, prim, "CREATE TABLE pt2.cu (id INT)")
+		sb.CatchUp(t, "db1", "db2")
+		replica := sb.DB(t, "db2")
+		mustExec(t, replica, "STOP SLAVE SQL_THREAD")
+		defer mustExec(t, replica, "START SLAVE SQL_THREAD")
 		e := newEnvOn(t, sb, func(c *config.Config) {
 			c.Users = append(c.Users, config.User{Name: "other", Password: "pw2"})
+			c.Routing.MaxReplicaLag = config.Duration(time.Hour)
 		})
 		host, port, _ := net.SplitHostPort(e.addr)
 		out, err := exec.Command("python3", "testdata/change_user.py", host, port).CombinedOutput()

@@ -49,6 +49,7 @@ def expect(sql, want):
         sys.exit("%s = %r, want %r" % (sql, got, want))
 
 
+q("INSERT INTO pt2.cu VALUES (1)")
 q("SET @x = 'before'")
 q("SET SESSION sql_mode = 'ANSI'")
 expect("SELECT CONCAT(SUBSTRING_INDEX(CURRENT_USER(), '@', 1), ' ', DATABASE(), ' ', @x)", "app pt2 before")
@@ -76,4 +77,6 @@ if lib.mysql_change_user(m, b"app", b"app", b"no_such_db") == b"\x00":
 if lib.mysql_errno(m) != 1049:
     sys.exit("unknown database: errno %d %s" % (lib.mysql_errno(m), lib.mysql_error(m)))
 expect("SELECT CONCAT(SUBSTRING_INDEX(CURRENT_USER(), '@', 1), ' ', DATABASE(), ' ', COALESCE(@z, 'null'))", "app pt2 null")
+# The connection's write before its user changes is still its own.
+expect("SELECT COUNT(*) FROM pt2.cu", "1")
 print("ok")
