@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +34,8 @@ func (m *Manager) fenceDB(ctx context.Context, srv *topology.Server) string {
 		}
 	}
 	if f.KillConnections {
-		killed, err := killAll(ctx, db, clientConnectionsSQL, m.cfg.Load().Monitor.User)
+		monitor := m.cfg.Load().Monitor.User
+		killed, err := killWhere(ctx, db, func(p process) bool { return p.client(monitor) })
 		if len(killed) > 0 {
 			m.log.Info("fencing: killed client connections", "server", srv.Name, "connections", killed)
 		}
@@ -46,38 +48,107 @@ func (m *Manager) fenceDB(ctx context.Context, srv *topology.Server) string {
 	return strings.Join(done, ", ")
 }
 
-// conn is a server connection from one of the connection lists in sql.go.
+// conn is a server connection to kill or wait for.
 type conn struct {
 	id   int64
-	desc string // id, user, host, command, state...
+	desc string // id, user, host, command, state, statement
 }
 
-// listConns runs a connection list query (id, description).
-func listConns(ctx context.Context, db *sql.DB, query string, args ...any) ([]conn, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+// process is one row of SHOW PROCESSLIST. Connection lists are read with it,
+// not from information_schema.PROCESSLIST: polled while a switchover drains,
+// queries on that table crashed mariadbd 10.11 twice in our tests (in
+// free_tmp_table under close_thread_tables).
+type process struct {
+	id                               int64
+	user, host, command, state, info string
+}
+
+func (p process) conn() conn {
+	info := p.info
+	if len(info) > 80 {
+		info = info[:80]
+	}
+	return conn{id: p.id, desc: strings.TrimSpace(fmt.Sprintf("%d %s %s %s %s %s", p.id, p.user, p.host, p.command, p.state, info))}
+}
+
+// client reports a client connection: not a server thread, replication or
+// Switchyard's own monitor (whose heartbeat writes stop by themselves once
+// read_only is on).
+func (p process) client(monitorUser string) bool {
+	switch p.user {
+	case "system user", "event_scheduler", monitorUser:
+		return false
+	}
+	switch p.command {
+	case "Binlog Dump", "Binlog Dump GTID", "Daemon", "Slave_IO", "Slave_SQL", "Slave_worker":
+		return false
+	}
+	return true
+}
+
+// lockWaiter is a statement waiting for the read lock switchover holds on
+// the old primary: a write that would land after it is released.
+func lockWaiter(p process) bool {
+	return (p.command == "Query" || p.command == "Execute") && strings.HasPrefix(p.state, "Waiting for") && strings.Contains(p.state, "lock")
+}
+
+// processList reads SHOW PROCESSLIST (MariaDB and MySQL differ in trailing
+// columns, so they are found by name).
+func processList(ctx context.Context, db *sql.DB) ([]process, error) {
+	rows, err := db.QueryContext(ctx, "SHOW PROCESSLIST")
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	defer rows.Close()
-	var conns []conn
-	for rows.Next() {
-		var c conn
-		var desc sql.NullString
-		if err := rows.Scan(&c.id, &desc); err != nil {
-			return nil, err
-		}
-		c.desc = fmt.Sprintf("%d %s", c.id, desc.String)
-		conns = append(conns, c)
-	}
-	return conns, rows.Err()
-}
-
-// killAll kills the connections query lists and returns the descriptions
-// of those killed.
-func killAll(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
-	conns, err := listConns(ctx, db, query, args...)
+	cols, err := rows.Columns()
 	if err != nil {
 		return nil, err
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var out []process
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		var p process
+		for i, c := range cols {
+			v := vals[i].String
+			switch strings.ToLower(c) {
+			case "id":
+				p.id, _ = strconv.ParseInt(v, 10, 64)
+			case "user":
+				p.user = v
+			case "host":
+				p.host = v
+			case "command":
+				p.command = v
+			case "state":
+				p.state = v
+			case "info":
+				p.info = v
+			}
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// killWhere kills the connections SHOW PROCESSLIST lists that match and
+// returns the descriptions of those killed.
+func killWhere(ctx context.Context, db *sql.DB, match func(process) bool) ([]string, error) {
+	procs, err := processList(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	var conns []conn
+	for _, p := range procs {
+		if match(p) {
+			conns = append(conns, p.conn())
+		}
 	}
 	return killConns(ctx, db, conns)
 }
@@ -89,7 +160,6 @@ func openTransactions(ctx context.Context, db *sql.DB, monitorUser string) ([]co
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
-	var ids []int64
 	started := map[int64]string{}
 	for rows.Next() {
 		var id int64
@@ -98,18 +168,25 @@ func openTransactions(ctx context.Context, db *sql.DB, monitorUser string) ([]co
 			rows.Close()
 			return nil, err
 		}
-		ids = append(ids, id)
 		started[id] = at.String
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	if err := rows.Err(); err != nil || len(started) == 0 {
 		return nil, err
 	}
-	conns, err := listConns(ctx, db, connsByIDSQL(ids), monitorUser)
-	for i := range conns {
-		conns[i].desc += " trx started " + started[conns[i].id]
+	procs, err := processList(ctx, db)
+	if err != nil {
+		return nil, err
 	}
-	return conns, err
+	var conns []conn
+	for _, p := range procs {
+		if at, ok := started[p.id]; ok && p.client(monitorUser) {
+			c := p.conn()
+			c.desc += " trx started " + at
+			conns = append(conns, c)
+		}
+	}
+	return conns, nil
 }
 
 // killConns kills conns and returns the descriptions of those killed.

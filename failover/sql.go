@@ -138,30 +138,9 @@ func waitSQL(f topology.Flavor) string {
 
 // The connection lists below return an id and a description to log.
 
-// clientConnectionsSQL lists the connections fencing kills: everything but
-// this connection, server threads, replication and the monitor itself.
-const clientConnectionsSQL = `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STATE) FROM information_schema.PROCESSLIST
-WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', ?)
-AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')`
-
-// openTrxSQL lists the connections with an open InnoDB transaction. It reads
-// INNODB_TRX alone: joined with PROCESSLIST in one statement and polled while
-// a switchover drains, it crashed mariadbd 10.11 (in close_thread_tables).
+// openTrxSQL lists the connections with an open InnoDB transaction.
 const openTrxSQL = `SELECT trx_mysql_thread_id, trx_started FROM information_schema.INNODB_TRX
 WHERE trx_mysql_thread_id > 0 AND trx_mysql_thread_id <> CONNECTION_ID()`
-
-// connsByIDSQL describes the listed connections (ids are inlined integers),
-// leaving out server threads, replication's applier and Switchyard's own
-// monitor connections (the argument): its heartbeat writes stop by
-// themselves once read_only is on.
-func connsByIDSQL(ids []int64) string {
-	list := make([]string, len(ids))
-	for i, id := range ids {
-		list[i] = strconv.FormatInt(id, 10)
-	}
-	return `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STATE, LEFT(INFO, 80)) FROM information_schema.PROCESSLIST
-WHERE ID IN (` + strings.Join(list, ",") + `) AND USER NOT IN ('system user', ?) AND COMMAND NOT IN ('Slave_SQL', 'Slave_worker')`
-}
 
 // quote makes a SQL string literal. Backslash and quote are the only
 // characters that can end or alter a literal under the default sql_mode.

@@ -122,3 +122,30 @@ func TestWaitSQL(t *testing.T) {
 		t.Errorf("MySQL: %q", got)
 	}
 }
+
+func TestProcessFilters(t *testing.T) {
+	for _, tt := range []struct {
+		p              process
+		client, waiter bool
+	}{
+		{process{user: "app", command: "Sleep"}, true, false},
+		{process{user: "app", command: "Query", state: "Waiting for global read lock"}, true, true},
+		{process{user: "app", command: "Execute", state: "Waiting for table metadata lock"}, true, true},
+		{process{user: "app", command: "Query", state: "Sending data"}, true, false},
+		{process{user: "switchyard_mon", command: "Query", state: "Waiting for global read lock"}, false, true},
+		{process{user: "system user", command: "Slave_SQL"}, false, false},
+		{process{user: "repl", command: "Binlog Dump GTID"}, false, false},
+		{process{user: "event_scheduler", command: "Daemon"}, false, false},
+	} {
+		if got := tt.p.client("switchyard_mon"); got != tt.client {
+			t.Errorf("%+v: client = %v", tt.p, got)
+		}
+		if got := lockWaiter(tt.p); got != tt.waiter {
+			t.Errorf("%+v: lockWaiter = %v", tt.p, got)
+		}
+	}
+	long := process{id: 7, user: "app", host: "h:1", command: "Query", state: "s", info: strings.Repeat("x", 200)}
+	if d := long.conn().desc; len(d) > 120 || !strings.HasPrefix(d, "7 app h:1 Query s xxx") {
+		t.Errorf("desc %q", d)
+	}
+}

@@ -11,11 +11,6 @@ import (
 	"github.com/switchyard/switchyard/topology"
 )
 
-// lockWaitersSQL lists statements waiting for the read lock switchover
-// holds on the old primary: writes that would land after it is released.
-const lockWaitersSQL = `SELECT ID, CONCAT_WS(' ', USER, HOST, COMMAND, STATE, LEFT(INFO, 80)) FROM information_schema.PROCESSLIST
-WHERE ID <> CONNECTION_ID() AND COMMAND IN ('Query', 'Execute') AND STATE LIKE 'Waiting for%lock%'`
-
 // drainPoll is how often switchover looks for running transactions.
 const drainPoll = 5 * time.Millisecond
 
@@ -139,7 +134,7 @@ func (m *Manager) Switchover(ctx context.Context, target string) (Event, error) 
 	}
 	if lock != nil {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		if killed, err := killAll(uctx, odb, lockWaitersSQL); err != nil {
+		if killed, err := killWhere(uctx, odb, lockWaiter); err != nil {
 			ev.Warnings = append(ev.Warnings, "lock waiters not killed: "+err.Error())
 		} else if len(killed) > 0 {
 			m.log.Info("switchover: killed statements waiting to write on the old primary", "server", old.Name, "connections", killed)
