@@ -62,6 +62,9 @@ type Server struct {
 	Datacenter string `yaml:"datacenter"`
 	Promotion  string `yaml:"promotion"` // prefer | neutral (default) | never
 	Weight     int    `yaml:"weight"`    // read weight, default 100; 0 = never read from
+	// State is the operator state at startup and whenever a reload changes
+	// it: online (default) | offline | drain, as SET SERVER sets it.
+	State string `yaml:"state"`
 }
 
 // Routing configures read/write splitting.

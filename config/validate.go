@@ -163,6 +163,9 @@ func (c *Config) validateServers(v *validator) {
 			v.hostPort(key+".address", s.Address, false)
 		}
 		v.oneOf(key+".promotion", s.Promotion, "prefer", "neutral", "never")
+		if s.State != "" {
+			v.oneOf(key+".state", s.State, "online", "offline", "drain")
+		}
 		v.atLeast(key+".weight", s.Weight, 0)
 	}
 }

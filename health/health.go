@@ -41,7 +41,8 @@ type Monitor struct {
 
 // server is one monitored server.
 type server struct {
-	name string
+	name     string
+	cfgState string // servers[].state as last configured
 
 	mu          sync.Mutex // serialises checks: the loop and CheckNow
 	addr        string
@@ -56,12 +57,14 @@ type server struct {
 // ServerFromConfig builds a server's initial view entry: configured fields
 // set, never checked, so unreachable with unknown lag.
 func ServerFromConfig(s config.Server) topology.Server {
+	admin, _ := topology.ParseAdminState(s.State) // validated with the config
 	return topology.Server{
 		Name:       s.Name,
 		Addr:       s.Address,
 		Datacenter: s.Datacenter,
 		Promotion:  s.Promotion,
 		Weight:     s.Weight,
+		Admin:      admin,
 		LagMs:      -1,
 	}
 }
@@ -161,11 +164,23 @@ func (m *Monitor) Reload(cfg *config.Config) {
 // For a server already monitored it updates the configured fields; a new
 // address is used from the next check.
 func (m *Monitor) AddServer(s config.Server) {
-	if cur := m.view.Load().Server(s.Name); cur == nil || cur.Addr != s.Address ||
+	// A configured state applies when it changes; otherwise SET SERVER's
+	// runtime state stands across reloads.
+	m.mu.Lock()
+	srv, known := m.servers[s.Name]
+	stateChanged := known && srv.cfgState != s.State
+	if known {
+		srv.cfgState = s.State
+	}
+	m.mu.Unlock()
+	if cur := m.view.Load().Server(s.Name); cur == nil || cur.Addr != s.Address || stateChanged ||
 		cur.Datacenter != s.Datacenter || cur.Promotion != s.Promotion || cur.Weight != s.Weight {
 		m.view.Update(func(snap *topology.Snapshot) {
 			if cur := snap.Server(s.Name); cur != nil {
 				cur.Addr, cur.Datacenter, cur.Promotion, cur.Weight = s.Address, s.Datacenter, s.Promotion, s.Weight
+				if stateChanged {
+					cur.Admin, _ = topology.ParseAdminState(s.State)
+				}
 				return
 			}
 			snap.Servers = append(snap.Servers, ServerFromConfig(s))
@@ -179,7 +194,7 @@ func (m *Monitor) AddServer(s config.Server) {
 		srv.mu.Unlock()
 		return
 	}
-	srv := &server{name: s.Name, addr: s.Address, obs: ServerFromConfig(s)}
+	srv = &server{name: s.Name, addr: s.Address, obs: ServerFromConfig(s), cfgState: s.State}
 	m.servers[s.Name] = srv
 	m.log.Info("monitoring server", "server", s.Name, "addr", s.Address)
 	if m.runCtx != nil {

@@ -492,3 +492,27 @@ func TestExternalHeartbeat(t *testing.T) {
 	exec1(t, db, "START SLAVE SQL_THREAD")
 	c.waitFor(t, "db2", settle, "back in the read pool", healthy)
 }
+
+// TestConfiguredServerState: servers[].state sets the operator state at
+// startup and when a reload changes it; a reload that leaves it alone keeps
+// what SET SERVER set at runtime.
+func TestConfiguredServerState(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 1, func(cfg *config.Config) { cfg.Servers[1].State = "offline" })
+	admin := func() topology.AdminState { return c.view.Load().Server("db2").Admin }
+	if a := admin(); a != topology.AdminOffline {
+		t.Fatalf("db2 starts %v, want offline from the config", a)
+	}
+	c.view.UpdateServer("db2", func(s *topology.Server) { s.Admin = topology.AdminOnline }) // SET SERVER 'db2' ONLINE
+	c.mon.Reload(c.cfg)
+	if a := admin(); a != topology.AdminOnline {
+		t.Errorf("reload of an unchanged config: db2 %v, want the runtime state (online)", a)
+	}
+	cfg := *c.cfg
+	cfg.Servers = append([]config.Server(nil), c.cfg.Servers...)
+	cfg.Servers[1].State = "drain"
+	c.mon.Reload(&cfg)
+	if a := admin(); a != topology.AdminDrain {
+		t.Errorf("reload with state: drain: db2 %v", a)
+	}
+}

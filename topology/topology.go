@@ -48,6 +48,20 @@ const (
 	AdminDrain              // no new sessions/borrows; existing pinned sessions finish
 )
 
+// ParseAdminState reads "online", "offline" or "drain" (any case; "" is
+// online).
+func ParseAdminState(s string) (AdminState, bool) {
+	switch strings.ToLower(s) {
+	case "", "online":
+		return AdminOnline, true
+	case "offline":
+		return AdminOffline, true
+	case "drain":
+		return AdminDrain, true
+	}
+	return AdminOnline, false
+}
+
 func (a AdminState) String() string {
 	switch a {
 	case AdminOffline:
