@@ -150,3 +150,13 @@ func mysqlErr(err error) uint16 {
 	}
 	return 0
 }
+
+// pauseReplica stops db2's SQL thread until the test ends: it keeps
+// receiving but applies nothing, so its data goes stale while it stays
+// reachable (and, with a lag limit of 1s or more, briefly eligible).
+func pauseReplica(t *testing.T, sb *sandbox.Sandbox) {
+	t.Helper()
+	db := sb.DB(t, "db2")
+	mustExec(t, db, "STOP SLAVE SQL_THREAD")
+	t.Cleanup(func() { mustExec(t, db, "START SLAVE SQL_THREAD") })
+}

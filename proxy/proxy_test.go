@@ -904,9 +904,7 @@ func TestProxy(t *testing.T) {
 		mustExec(t, prim, "DROP TABLE IF EXISTS pt2.cu")
 		mustExec(t, prim, "CREATE TABLE pt2.cu (id INT)")
 		sb.CatchUp(t, "db1", "db2")
-		replica := sb.DB(t, "db2")
-		mustExec(t, replica, "STOP SLAVE SQL_THREAD")
-		defer mustExec(t, replica, "START SLAVE SQL_THREAD")
+		pauseReplica(t, sb)
 		e := newEnvOn(t, sb, func(c *config.Config) {
 			c.Users = append(c.Users, config.User{Name: "other", Password: "pw2"})
 			c.Routing.MaxReplicaLag = config.Duration(time.Hour)
@@ -923,9 +921,7 @@ func TestProxy(t *testing.T) {
 		// (its SQL thread is stopped): another connection's read of it gets
 		// the primary's answer, not the replica's 1146.
 		e := newEnvOn(t, sb, nil)
-		replica := sb.DB(t, "db2")
-		mustExec(t, replica, "STOP SLAVE SQL_THREAD")
-		defer mustExec(t, replica, "START SLAVE SQL_THREAD")
+		pauseReplica(t, sb)
 		mustExec(t, prim, "CREATE TABLE pt.fresh (k INT PRIMARY KEY, v VARCHAR(10))")
 		defer mustExec(t, prim, "DROP TABLE pt.fresh")
 		mustExec(t, prim, "INSERT INTO pt.fresh VALUES (1, 'new')")
@@ -1073,9 +1069,7 @@ func TestProxy(t *testing.T) {
 		// out and the read goes to the primary. Other sessions read the
 		// replica.
 		e := newEnvOn(t, sb, nil)
-		replica := sb.DB(t, "db2")
-		mustExec(t, replica, "STOP SLAVE SQL_THREAD")
-		defer mustExec(t, replica, "START SLAVE SQL_THREAD")
+		pauseReplica(t, sb)
 		c := e.conn(t, "")
 		mustExec(t, c, "UPDATE pt.kv SET v = 'ryw' WHERE k = 2")
 		defer mustExec(t, c, "UPDATE pt.kv SET v = 'two' WHERE k = 2")
