@@ -160,3 +160,14 @@ func pauseReplica(t *testing.T, sb *sandbox.Sandbox) {
 	mustExec(t, db, "STOP SLAVE SQL_THREAD")
 	t.Cleanup(func() { mustExec(t, db, "START SLAVE SQL_THREAD") })
 }
+
+// takeLastPooled opens a session whose transaction holds the pool's most
+// recently used connection until the test ends: a session that should have
+// pinned its own connection loses it to this one if it did not.
+func takeLastPooled(t *testing.T, e *env) {
+	t.Helper()
+	c := e.conn(t, "")
+	mustExec(t, c, "BEGIN")
+	mustExec(t, c, "SELECT 1")
+	t.Cleanup(func() { mustExec(t, c, "ROLLBACK") })
+}

@@ -342,18 +342,11 @@ func TestProxy(t *testing.T) {
 		if got := queryString(t, a, "SELECT IS_USED_LOCK('pt-lock') = CONNECTION_ID()"); got != "1" {
 			t.Fatal("lock not held by the session's backend")
 		}
-		// The session publishes its state when it waits for the next
-		// command, which may be just after the client has the answer.
 		// HANDLER keeps an open table on its connection (a new session: a
 		// is pinned already).
 		hc := e.conn(t, "")
 		mustExec(t, hc, "HANDLER pt.kv OPEN AS h")
-		// Another session's transaction takes the most recently used pooled
-		// connection: unless hc holds its own, that is the HANDLER's.
-		o1 := e.conn(t, "")
-		mustExec(t, o1, "BEGIN")
-		mustExec(t, o1, "SELECT 1")
-		defer mustExec(t, o1, "ROLLBACK")
+		takeLastPooled(t, e) // the HANDLER's connection, unless hc pinned it
 		for i := 0; i < 5; i++ {
 			var k int
 			var v, blob sql.NullString
@@ -362,6 +355,8 @@ func TestProxy(t *testing.T) {
 			}
 		}
 		mustExec(t, hc, "HANDLER h CLOSE")
+		// The session publishes its state when it waits for the next
+		// command, which may be just after the client has the answer.
 		pinned := false
 		for deadline := time.Now().Add(5 * time.Second); !pinned && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			for _, ci := range e.srv.Clients() {
@@ -380,12 +375,7 @@ func TestProxy(t *testing.T) {
 		e := newEnvOn(t, sb, nil)
 		a := e.conn(t, "")
 		mustExec(t, a, "FLUSH TABLES WITH READ LOCK")
-		// Another session's transaction takes the most recently used pooled
-		// connection: unless a holds its own, that is the locked one.
-		c := e.conn(t, "")
-		mustExec(t, c, "BEGIN")
-		mustExec(t, c, "SELECT 1")
-		defer mustExec(t, c, "ROLLBACK")
+		takeLastPooled(t, e) // the locked connection, unless a pinned it
 		mustExec(t, a, "UNLOCK TABLES")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
