@@ -268,7 +268,7 @@ func TestReplicaLag(t *testing.T) {
 		if s.LagMs <= maxLag.Milliseconds() || s.SQLThread || !s.IOThread {
 			t.Errorf("db2 left the pool with lag %d ms sql=%v io=%v, want > %v, sql stopped, io running", s.LagMs, s.SQLThread, s.IOThread, maxLag)
 		}
-		grown := c.waitFor(t, "db2", 2*time.Second, "lagging more", func(n *topology.Server) bool { return n.LagMs > s.LagMs+200 })
+		grown := c.waitFor(t, "db2", settle, "lagging more", func(n *topology.Server) bool { return n.LagMs > s.LagMs+200 })
 		// It grows with time, not faster: at most the lag last published
 		// before the stop plus the time since, within the precision
 		// (a heartbeat interval and a round trip on a loaded machine).
@@ -308,7 +308,7 @@ func TestReplicaLag(t *testing.T) {
 		t.Parallel()
 		db := c.sb.DB(t, "db4")
 		exec1(t, db, "STOP SLAVE")
-		s := c.waitFor(t, "db4", 2*time.Second, "broken", func(s *topology.Server) bool { return !s.IOThread && !s.SQLThread })
+		s := c.waitFor(t, "db4", settle, "broken", func(s *topology.Server) bool { return !s.IOThread && !s.SQLThread })
 		if s.LagMs != -1 || s.LagEligible || !s.Reachable {
 			t.Errorf("stopped replica: lag %d eligible %v reachable %v, want -1 false true", s.LagMs, s.LagEligible, s.Reachable)
 		}

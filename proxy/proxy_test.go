@@ -1037,9 +1037,10 @@ func TestProxy(t *testing.T) {
 			}
 			return n
 		}
-		time.Sleep(300 * time.Millisecond)
-		if n := inUse(); n != 1 {
-			t.Fatalf("%d backend connections in use while the result is blocked, want 1", n)
+		for deadline := time.Now().Add(5 * time.Second); inUse() != 1; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d backend connections in use while the result is blocked, want 1", inUse())
+			}
 		}
 		other := e.db(t, "")
 		mustExec(t, other, "SELECT 1") // everyone else is served
