@@ -576,9 +576,11 @@ func (s *Sandbox) eachNode(f func(*SandboxNode) error) error {
 // save records the sandbox in Dir after every created resource, so an
 // interrupted SandboxUp can still be taken down.
 func (s *Sandbox) save() error {
+	// Held through the rename: concurrent saves share the temporary file,
+	// and the last state marshalled must be the one left on disk.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, err := json.MarshalIndent(s, "", "  ")
-	s.mu.Unlock()
 	if err != nil {
 		return err
 	}

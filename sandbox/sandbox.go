@@ -319,9 +319,11 @@ func (s *Sandbox) refresh() {
 
 // save writes the state file atomically so a concurrent Open never sees half of it.
 func (s *Sandbox) save() error {
+	// Held through the rename: concurrent saves share the temporary file,
+	// and the last state marshalled must be the one left on disk.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, err := json.MarshalIndent(s, "", "  ")
-	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
