@@ -37,10 +37,10 @@ func (s *session) login() bool {
 		Authorize:     s.admitLogin,
 	}
 	if _, err := wire.Accept(s.c, &s.hs); err != nil {
-		srv.unregister(s) // admitted, but the OK did not reach the client
 		if isAuthFailure(err) {
 			srv.stats.authFailures.Add(1)
 		}
+		srv.unregister(s) // admitted, but the OK did not reach the client
 		srv.log.Info("client handshake failed", "conn", s.id, "addr", s.addr, "err", err)
 		return false
 	}

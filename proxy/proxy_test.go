@@ -733,8 +733,11 @@ func TestProxy(t *testing.T) {
 				t.Fatalf("%v: got %v", up, err)
 			}
 		}
-		if st := e.srv.Stats(); st.AuthFailures != 3 {
-			t.Fatalf("auth failures %d", st.AuthFailures)
+		// Counted just after the ERR reaches the client.
+		for deadline := time.Now().Add(5 * time.Second); e.srv.Stats().AuthFailures != 3; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("auth failures %d, want 3", e.srv.Stats().AuthFailures)
+			}
 		}
 		if after := connects(); after != before {
 			t.Fatalf("failed logins opened %d backend connections", after-before)
