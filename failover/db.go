@@ -191,6 +191,16 @@ func mergeMariaDB(a, b gtid.Set) gtid.Set {
 // queryRow returns the first row of a statement as column name → value, or
 // nil when it returns no row (SHOW SLAVE STATUS on a non-replica).
 func queryRow(ctx context.Context, db *sql.DB, q string) (map[string]string, error) {
+	rows, err := queryRows(ctx, db, q)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0], nil
+}
+
+// queryRows returns every row of a statement as column name → value (NULL
+// as ""), for statements whose columns differ between flavors and versions.
+func queryRows(ctx context.Context, db *sql.DB, q string) ([]map[string]string, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
@@ -200,22 +210,23 @@ func queryRow(ctx context.Context, db *sql.DB, q string) (map[string]string, err
 	if err != nil {
 		return nil, err
 	}
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
 	vals := make([]sql.NullString, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, err
+	var out []map[string]string
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		row := make(map[string]string, len(cols))
+		for i, c := range cols {
+			row[c] = vals[i].String
+		}
+		out = append(out, row)
 	}
-	row := make(map[string]string, len(cols))
-	for i, c := range cols {
-		row[c] = vals[i].String
-	}
-	return row, rows.Err()
+	return out, rows.Err()
 }
 
 // col returns the first of the named columns present in row.

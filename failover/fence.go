@@ -95,46 +95,16 @@ func lockWaiter(p process) bool {
 // processList reads SHOW PROCESSLIST (MariaDB and MySQL differ in trailing
 // columns, so they are found by name).
 func processList(ctx context.Context, db *sql.DB) ([]process, error) {
-	rows, err := db.QueryContext(ctx, "SHOW PROCESSLIST")
+	rows, err := queryRows(ctx, db, "SHOW PROCESSLIST")
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
+	out := make([]process, 0, len(rows))
+	for _, r := range rows {
+		id, _ := strconv.ParseInt(r["Id"], 10, 64)
+		out = append(out, process{id: id, user: r["User"], host: r["Host"], command: r["Command"], state: r["State"], info: r["Info"]})
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	var out []process
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		var p process
-		for i, c := range cols {
-			v := vals[i].String
-			switch strings.ToLower(c) {
-			case "id":
-				p.id, _ = strconv.ParseInt(v, 10, 64)
-			case "user":
-				p.user = v
-			case "host":
-				p.host = v
-			case "command":
-				p.command = v
-			case "state":
-				p.state = v
-			case "info":
-				p.info = v
-			}
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // killWhere kills the connections SHOW PROCESSLIST lists that match and
