@@ -159,8 +159,8 @@ func parseKill(sql []byte) (id uint64, query, ok bool) {
 // encrypted, and their connection ends at the proxy, not at a backend.
 func parseTLSStatus(sql []byte) (string, bool) {
 	i := skipSpace(sql, 0)
-	if len(sql)-i > 64 || len(sql)-i < 20 || sql[i]|0x20 != 's' {
-		return "", false
+	if len(sql)-i > 64 || len(sql)-i < 20 || !strings.EqualFold(string(sql[i:i+4]), "show") || !isSpace(sql[i+4]) {
+		return "", false // the hot path: no allocation for other statements
 	}
 	f := strings.Fields(strings.TrimRight(strings.TrimSpace(string(sql[i:])), ";"))
 	if len(f) == 5 && strings.EqualFold(f[1], "session") {
